@@ -1,0 +1,1 @@
+"""The asset manager: validates files under the assets dir and publishes them to Valkey."""

@@ -1,0 +1,3 @@
+from keyforge_assetmgr.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The asset gateway: read-only, serves system assets straight from Valkey."""

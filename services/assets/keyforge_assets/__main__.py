@@ -1,0 +1,3 @@
+from keyforge_assets.main import main
+
+main()

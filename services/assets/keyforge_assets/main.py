@@ -1,0 +1,19 @@
+"""``keyforge-assets``: the read-only asset gateway."""
+
+from __future__ import annotations
+
+from keyforge_assets.app import create_app
+from keyforge_assets.config import AssetsSettings
+from keyforge_shared.serve import configure_logging, serve
+from keyforge_shared.settings import load_settings
+
+
+def main() -> None:
+    settings = load_settings(AssetsSettings, "keyforge-assets")
+    configure_logging(settings.log_level)
+    serve(
+        create_app(settings),
+        host=settings.listen_host,
+        port=settings.listen_port,
+        log_level=settings.log_level,
+    )

@@ -1,0 +1,3 @@
+from keyforge_cli.main import main
+
+main()

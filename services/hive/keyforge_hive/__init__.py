@@ -1,0 +1,1 @@
+"""The hive: the fleet's API for nodes and operators."""

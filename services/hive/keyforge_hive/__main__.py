@@ -1,0 +1,3 @@
+from keyforge_hive.main import main
+
+main()

@@ -1,0 +1,33 @@
+"""``keyforge-hive``: migrate the schema, then serve; a failed migration never serves."""
+
+from __future__ import annotations
+
+import logging
+
+from keyforge_hive.app import create_app
+from keyforge_hive.config import HiveSettings
+from keyforge_migrations import upgrade_to_head
+from keyforge_shared.serve import configure_logging, serve
+from keyforge_shared.settings import load_settings, redact
+
+log = logging.getLogger("keyforge_hive")
+
+
+def main() -> None:
+    settings = load_settings(HiveSettings, "keyforge-hive")
+    configure_logging(settings.log_level)
+    try:
+        upgrade_to_head(settings.database_url.get_secret_value())
+    except Exception as exc:
+        log.critical(
+            "schema migration failed, refusing to serve: %s: %s",
+            type(exc).__name__,
+            redact(str(exc))[:2000],
+        )
+        raise SystemExit(1) from None
+    serve(
+        create_app(settings),
+        host=settings.listen_host,
+        port=settings.listen_port,
+        log_level=settings.log_level,
+    )

@@ -1,0 +1,1 @@
+"""Code every KeyForge service shares: settings, Valkey keys, connections, errors, health."""

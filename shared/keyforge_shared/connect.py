@@ -1,0 +1,117 @@
+"""Connection factories: named clients, bounded timeouts, ping-and-retry on connect.
+
+A service that starts before its dependencies (containers, `keyforge up`) waits
+for them with capped exponential backoff, then gives up loudly rather than
+serving 503s forever from a process that never had a connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import asyncpg
+from redis.asyncio import Redis
+from redis.exceptions import BusyLoadingError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+BACKOFF_START_S = 0.1
+BACKOFF_CAP_S = 2.0
+
+# Errors that mean "not up yet" rather than "misconfigured".
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    RedisConnectionError,
+    RedisTimeoutError,
+    BusyLoadingError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+async def retry_connect(what: str, attempts: int, connect: Callable[[], Awaitable[T]]) -> T:
+    """Call ``connect`` until it succeeds or ``attempts`` are spent."""
+    delay = BACKOFF_START_S
+    for attempt in range(1, attempts + 1):
+        try:
+            return await connect()
+        except TRANSIENT_ERRORS as exc:
+            failure = exc
+        if attempt == attempts:
+            raise ConnectionError(f"{what} unreachable after {attempts} attempts") from failure
+        # The error's text can carry a DSN; log its type only.
+        log.warning("%s not reachable yet (%s), retry %d/%d", what, type(failure).__name__,
+                    attempt, attempts)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, BACKOFF_CAP_S)
+    raise AssertionError("unreachable")
+
+
+def valkey_client(url: str, *, client_name: str, socket_timeout: float | None = 5.0) -> Redis:
+    """A client that names itself in ``CLIENT LIST`` and never hangs forever.
+
+    ``socket_timeout=None`` is for the one connection that blocks on ``XREAD``.
+    """
+    return Redis.from_url(
+        url,
+        client_name=client_name,
+        socket_connect_timeout=2.0,
+        socket_timeout=socket_timeout,
+        health_check_interval=15,
+        decode_responses=False,
+    )
+
+
+async def connect_valkey(
+    url: str, *, client_name: str, attempts: int, socket_timeout: float | None = 5.0
+) -> Redis:
+    client = valkey_client(url, client_name=client_name, socket_timeout=socket_timeout)
+
+    async def ping() -> Redis:
+        await client.ping()
+        return client
+
+    try:
+        return await retry_connect("valkey", attempts, ping)
+    except BaseException:
+        await client.aclose()
+        raise
+
+
+async def connect_postgres(
+    dsn: str,
+    *,
+    application_name: str,
+    attempts: int,
+    min_size: int = 1,
+    max_size: int = 10,
+    statement_timeout_ms: int = 15_000,
+    lock_timeout_ms: int = 5_000,
+) -> asyncpg.Pool:
+    """An asyncpg pool whose sessions carry a name and server-side timeouts."""
+
+    async def create() -> asyncpg.Pool:
+        pool = await asyncpg.create_pool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=5.0,
+            command_timeout=statement_timeout_ms / 1000 + 5,
+            server_settings={
+                "application_name": application_name,
+                "statement_timeout": str(statement_timeout_ms),
+                "lock_timeout": str(lock_timeout_ms),
+                "idle_in_transaction_session_timeout": "60000",
+            },
+        )
+        await pool.fetchval("SELECT 1")
+        return pool
+
+    return await retry_connect("postgres", attempts, create)

@@ -1,0 +1,138 @@
+"""One error base and the one place that renders the contract's error envelope.
+
+Every error answer is ``{"error": "<machine_code>", "detail": "<human text>"}``
+plus optional extra fields (``expected_score``, health ``checks``...).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+
+class KeyforgeError(Exception):
+    """An expected failure with its status code and machine-readable code."""
+
+    status_code: int = 400
+    code: str = "bad_request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        code: str | None = None,
+        status_code: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if code is not None:
+            self.code = code
+        if status_code is not None:
+            self.status_code = status_code
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+
+
+class NotFound(KeyforgeError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(KeyforgeError):
+    status_code = 409
+    code = "conflict"
+
+
+class Unauthorized(KeyforgeError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(KeyforgeError):
+    status_code = 403
+    code = "forbidden"
+
+
+class DependencyDown(KeyforgeError):
+    status_code = 503
+    code = "dependency_down"
+
+    def __init__(self, detail: str, *, retry_after_s: int = 5, **kwargs: Any) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after_s)}, **kwargs)
+
+
+def error_response(
+    status_code: int,
+    code: str,
+    detail: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"error": code, "detail": detail}
+    body.update(extra or {})
+    return JSONResponse(body, status_code=status_code, headers=dict(headers or {}))
+
+
+def _code_for_status(status_code: int) -> str:
+    try:
+        return HTTPStatus(status_code).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        return "error"
+
+
+def _describe_validation(exc: RequestValidationError) -> str:
+    problems = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        problems.append(f"{where}: {err.get('msg', 'invalid')}")
+    return "; ".join(problems) or "request does not match the schema"
+
+
+async def _on_keyforge_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, KeyforgeError)
+    return error_response(
+        exc.status_code, exc.code, exc.detail, headers=exc.headers, extra=exc.extra
+    )
+
+
+async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    fields = sorted(
+        {".".join(str(p) for p in e.get("loc", ()) if p != "body") for e in exc.errors()}
+    )
+    return error_response(
+        422, "validation_error", _describe_validation(exc), extra={"fields": fields}
+    )
+
+
+async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    return error_response(
+        exc.status_code, _code_for_status(exc.status_code), detail, headers=exc.headers
+    )
+
+
+async def _on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    # No traceback and no message text: either may carry a secret or a DSN.
+    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    return error_response(500, "internal_error", "the server hit an unexpected error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(KeyforgeError, _on_keyforge_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected_error)

@@ -1,0 +1,90 @@
+"""Every Valkey key the fleet uses, built in one place.
+
+Layout: ``<prefix><plane>:<name>[:<len>:<part>...]``.
+
+* ``prefix`` (``kf:`` by default) lets two fleets share one server.
+* ``plane`` says who may write the key, which is what the ACL users in
+  ``infra/valkey/users.acl.template`` grant: ``fleet`` (hive), ``asset``
+  (assetmgr writes, the gateway reads) and ``ev`` (the event log, written by
+  hive and assetmgr).
+* Components that come from outside (node ids, CPU signatures, asset paths)
+  are length-prefixed, so the encoding is injective: reading the length,
+  then exactly that many characters, recovers every part, and no two
+  distinct inputs can yield one key whatever separators they contain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+Plane = Literal["fleet", "asset", "ev"]
+PLANES: Final[tuple[Plane, ...]] = ("fleet", "asset", "ev")
+DEFAULT_PREFIX: Final = "kf:"
+
+
+def _encode_part(value: str) -> str:
+    return f"{len(value)}:{value}"
+
+
+def build_key(prefix: str, plane: Plane, name: str, *parts: str) -> str:
+    """The one function that formats a key string."""
+    if plane not in PLANES:
+        raise ValueError(f"unknown key plane {plane!r}")
+    if not name or not all(c.isalnum() or c in "-_" for c in name):
+        raise ValueError(f"key names are fixed identifiers, got {name!r}")
+    encoded = "".join(":" + _encode_part(p) for p in parts)
+    return f"{prefix}{plane}:{name}{encoded}"
+
+
+def parse_key(prefix: str, key: str) -> tuple[Plane, str, tuple[str, ...]]:
+    """Inverse of :func:`build_key`; raises ``ValueError`` on a foreign key."""
+    if not key.startswith(prefix):
+        raise ValueError("key does not carry this fleet's prefix")
+    rest = key[len(prefix) :]
+    plane, _, rest = rest.partition(":")
+    if plane not in PLANES:
+        raise ValueError(f"unknown key plane {plane!r}")
+    name, sep, rest = rest.partition(":")
+    parts: list[str] = []
+    while sep:
+        digits, sep, rest = rest.partition(":")
+        if not sep or not digits.isdigit():
+            raise ValueError("malformed length prefix")
+        length = int(digits)
+        if length > len(rest):
+            raise ValueError("length prefix runs past the end of the key")
+        parts.append(rest[:length])
+        rest = rest[length:]
+        if rest and not rest.startswith(":"):
+            raise ValueError("part is not followed by a separator")
+        sep, rest = rest[:1], rest[1:]
+    return plane, name, tuple(parts)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Key builders bound to one fleet prefix."""
+
+    prefix: str = DEFAULT_PREFIX
+
+    # fleet plane: written by the hive only
+    def heartbeat(self, node_id: str) -> str:
+        return build_key(self.prefix, "fleet", "hb", node_id)
+
+    def live_nodes(self) -> str:
+        return build_key(self.prefix, "fleet", "live")
+
+    def profile_lock(self, cpu_signature: str) -> str:
+        return build_key(self.prefix, "fleet", "profile-lock", cpu_signature)
+
+    # asset plane: written by assetmgr, read by the gateway and the hive
+    def asset_manifest(self) -> str:
+        return build_key(self.prefix, "asset", "manifest")
+
+    def asset_chunk(self, sha256: str, index: int) -> str:
+        return build_key(self.prefix, "asset", "chunk", sha256, str(index))
+
+    # event plane: the shared event log
+    def event_log(self) -> str:
+        return build_key(self.prefix, "ev", "log")

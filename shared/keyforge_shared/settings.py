@@ -1,0 +1,84 @@
+"""The settings base every service extends: environment in, validated values out."""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Literal, TypeVar
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from keyforge_shared.keys import DEFAULT_PREFIX
+
+# Values people paste from examples; a prod service refuses to start on them.
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "keyforge"})
+MIN_SECRET_LENGTH = 16
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@", re.I)
+
+
+def redact(text: str) -> str:
+    """Mask the password of every URL in ``text`` (driver errors sometimes quote DSNs)."""
+    return _URL_PASSWORD.sub(r"\g<head>***@", text)
+
+
+class ServiceSettings(BaseSettings):
+    """Settings common to hive, assets and assetmgr.
+
+    Environment names are the contract's (``KEYFORGE_*``); the listen address
+    defaults to all interfaces because that is what a container needs.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    env: Literal["dev", "prod"] = Field(default="prod", validation_alias="KEYFORGE_ENV")
+    valkey_url: SecretStr = Field(
+        default=SecretStr("redis://127.0.0.1:6379/0"), validation_alias="KEYFORGE_VALKEY_URL"
+    )
+    valkey_prefix: str = Field(default=DEFAULT_PREFIX, validation_alias="KEYFORGE_VALKEY_PREFIX")
+    listen_host: str = Field(default="0.0.0.0", validation_alias="KEYFORGE_LISTEN_HOST")  # noqa: S104
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", validation_alias="KEYFORGE_LOG_LEVEL"
+    )
+    connect_attempts: int = Field(default=20, ge=1, validation_alias="KEYFORGE_CONNECT_ATTEMPTS")
+
+    @field_validator("valkey_prefix")
+    @classmethod
+    def _prefix_is_sane(cls, value: str) -> str:
+        if not value or len(value) > 32 or any(c.isspace() or c in "*?[]" for c in value):
+            raise ValueError("prefix must be 1-32 characters with no spaces or glob characters")
+        return value
+
+
+def require_real_secret(name: str, value: SecretStr | None, env: str) -> None:
+    """Refuse a missing or placeholder secret outside dev mode."""
+    if env == "dev":
+        return
+    if value is None:
+        raise ValueError(f"{name} is required unless KEYFORGE_ENV=dev")
+    raw = value.get_secret_value()
+    if raw.lower() in PLACEHOLDER_SECRETS or len(raw) < MIN_SECRET_LENGTH:
+        raise ValueError(
+            f"{name} must be a real secret of at least {MIN_SECRET_LENGTH} characters"
+        )
+
+
+def describe_invalid(exc: ValidationError) -> str:
+    """A configuration error, naming each field but never echoing its value."""
+    lines = []
+    for err in exc.errors(include_input=False, include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "settings"
+        lines.append(f"  {where}: {err['msg']}")
+    return "\n".join(lines)
+
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def load_settings(cls: type[S], command: str) -> S:
+    """Build a service's settings or exit 2 with a message fit for a log line."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        print(f"{command}: invalid configuration:\n{describe_invalid(exc)}", file=sys.stderr)
+        raise SystemExit(2) from None
