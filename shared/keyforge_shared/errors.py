@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
@@ -125,14 +126,43 @@ async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    # No traceback and no message text: either may carry a secret or a DSN.
-    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
-    return error_response(500, "internal_error", "the server hit an unexpected error")
+class ContainUnexpectedErrors:
+    """Answer an unexpected exception with a bare 500 envelope and swallow it.
+
+    Starlette's outermost middleware re-raises such errors so the server logs
+    their traceback; tracebacks and exception text can quote secrets or DSNs,
+    so this layer, just inside it, logs one line with the exception's type.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            log.error(
+                "unhandled %s on %s %s", type(exc).__name__, scope.get("method"), scope.get("path")
+            )
+            if not started:
+                response = error_response(
+                    500, "internal_error", "the server hit an unexpected error"
+                )
+                await response(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(KeyforgeError, _on_keyforge_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
-    app.add_exception_handler(Exception, _on_unexpected_error)
+    app.add_middleware(ContainUnexpectedErrors)

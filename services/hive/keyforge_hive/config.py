@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr, model_validator
 
 from keyforge_shared.settings import ServiceSettings, require_real_secret
@@ -21,6 +23,7 @@ class HiveSettings(ServiceSettings):
     admin_secret_previous: SecretStr | None = Field(
         default=None, validation_alias="HIVE_ADMIN_SECRET_PREVIOUS"
     )
+    migrations_dir: Path | None = Field(default=None, validation_alias="KEYFORGE_MIGRATIONS_DIR")
     pg_pool_size: int = Field(default=10, ge=1, le=100, validation_alias="KEYFORGE_PG_POOL_SIZE")
 
     @model_validator(mode="after")

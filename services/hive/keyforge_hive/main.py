@@ -17,7 +17,7 @@ def main() -> None:
     settings = load_settings(HiveSettings, "keyforge-hive")
     configure_logging(settings.log_level)
     try:
-        upgrade_to_head(settings.database_url.get_secret_value())
+        upgrade_to_head(settings.database_url.get_secret_value(), settings.migrations_dir)
     except Exception as exc:
         log.critical(
             "schema migration failed, refusing to serve: %s: %s",

@@ -1,0 +1,101 @@
+"""Real servers for the whole session, a clean keyspace and database for every test.
+
+Valkey and PostgreSQL come from their wheels, listen on free loopback ports,
+and are stopped by their own PIDs when the session ends.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+
+from keyforge_cli.embedded import VALKEY_USERS, PostgresServer, ValkeyServer, render_valkey_acl
+from keyforge_cli.private_files import write_private
+from keyforge_cli.processes import free_port
+from keyforge_migrations import upgrade_to_head
+from keyforge_shared.keys import DEFAULT_PREFIX
+
+TEMPLATE_DB = "kf_template"
+
+
+@dataclass
+class ValkeyFixture:
+    server: ValkeyServer
+    passwords: dict[str, str]
+
+    def url(self, user: str) -> str:
+        return self.server.url(user, self.passwords[user])
+
+
+def start_valkey(workdir: Path, port: int | None = None) -> ValkeyFixture:
+    """A real valkey-server with the fleet's ACL users and fresh passwords."""
+    passwords = {user: secrets.token_urlsafe(16) for user in VALKEY_USERS}
+    acl_file = workdir / "users.acl"
+    write_private(acl_file, render_valkey_acl(passwords, DEFAULT_PREFIX))
+    server = ValkeyServer(port or free_port(), workdir, acl_file)
+    server.start()
+    return ValkeyFixture(server, passwords)
+
+
+@pytest.fixture(scope="session")
+def valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ValkeyFixture]:
+    fixture = start_valkey(tmp_path_factory.mktemp("valkey"))
+    yield fixture
+    fixture.server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    server = PostgresServer(
+        free_port(),
+        tmp_path_factory.mktemp("postgres") / "data",
+        secrets.token_urlsafe(16),
+        database=TEMPLATE_DB,
+    )
+    server.start()
+    server.ensure_database()
+    upgrade_to_head(server.dsn())
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def valkey_admin(valkey: ValkeyFixture) -> AsyncIterator[Redis]:
+    """Admin client on an empty keyspace."""
+    client = Redis.from_url(valkey.url("admin"))
+    await client.flushall()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def database_url(postgres: PostgresServer) -> AsyncIterator[str]:
+    """A fresh, fully migrated database for one test, cloned from the template."""
+    name = f"kf_test_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(postgres.dsn("postgres"))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
+        yield postgres.dsn(name)
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def empty_database_url(postgres: PostgresServer) -> AsyncIterator[str]:
+    """A database with no schema at all, for migration tests."""
+    name = f"kf_empty_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(postgres.dsn("postgres"))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield postgres.dsn(name)
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import asyncio
+import secrets
+from pathlib import Path
+
+import httpx
+
+from keyforge_cli.embedded import PostgresServer
+from keyforge_cli.processes import free_port
+from keyforge_hive.app import create_app
+from tests.conftest import start_valkey
+from tests.support import hive_settings, serve_app, wait_until
+
+
+async def healthy(client: httpx.AsyncClient) -> bool:
+    return (await client.get("/health")).status_code == 200
+
+
+async def test_health_names_valkey_while_it_is_down_and_recovers(
+    tmp_path: Path, database_url: str
+) -> None:
+    valkey = start_valkey(tmp_path)
+    try:
+        settings = hive_settings(database_url=database_url, valkey_url=valkey.url("hive"))
+        async with serve_app(create_app(settings)) as url, httpx.AsyncClient(base_url=url) as c:
+            response = await c.get("/health")
+            assert response.status_code == 200
+            assert response.json() == {"status": "ok", "checks": {"postgres": "ok", "valkey": "ok"}}
+
+            valkey.server.stop()
+            response = await c.get("/health")
+            assert response.status_code == 503
+            body = response.json()
+            assert body["error"] == "dependency_down"
+            assert "valkey" in body["detail"]
+            assert body["checks"] == {"postgres": "ok", "valkey": "fail"}
+            assert int(response.headers["retry-after"]) > 0
+            assert (await c.get("/livez")).json() == {"status": "ok"}
+
+            valkey.server.start()
+            await wait_until(lambda: healthy(c), timeout_s=15)
+    finally:
+        valkey.server.stop()
+
+
+async def test_health_names_postgres_while_it_is_down_and_recovers(tmp_path: Path) -> None:
+    postgres = PostgresServer(free_port(), tmp_path / "pg", secrets.token_urlsafe(12))
+    postgres.start()
+    await asyncio.to_thread(postgres.ensure_database)
+    valkey = start_valkey(tmp_path / "vk")
+    try:
+        settings = hive_settings(database_url=postgres.dsn(), valkey_url=valkey.url("hive"))
+        async with serve_app(create_app(settings)) as url, httpx.AsyncClient(base_url=url) as c:
+            assert await healthy(c)
+            postgres.stop()
+            response = await c.get("/health")
+            assert response.status_code == 503
+            assert response.json()["checks"] == {"postgres": "fail", "valkey": "ok"}
+            assert "postgres" in response.json()["detail"]
+
+            postgres.start()
+            await wait_until(lambda: healthy(c), timeout_s=20)
+    finally:
+        valkey.server.stop()
+        postgres.stop()

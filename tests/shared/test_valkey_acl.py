@@ -1,0 +1,83 @@
+"""Each service's Valkey user can do its job and nothing more (real server, real ACLs)."""
+
+from __future__ import annotations
+
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import AuthenticationError, NoPermissionError, ResponseError
+
+from keyforge_shared.connect import connect_valkey
+from keyforge_shared.keys import Keys
+from tests.conftest import ValkeyFixture
+
+keys = Keys()
+
+
+async def client_for(valkey: ValkeyFixture, user: str) -> Redis:
+    return await connect_valkey(valkey.url(user), client_name=f"test-{user}", attempts=1)
+
+
+async def test_hive_writes_fleet_and_events_but_only_reads_assets(
+    valkey: ValkeyFixture, valkey_admin: Redis
+) -> None:
+    await valkey_admin.set(keys.asset_manifest(), b"{}")
+    hive = await client_for(valkey, "hive")
+    try:
+        await hive.set(keys.heartbeat("n1"), b"{}", ex=30)
+        await hive.zadd(keys.live_nodes(), {"n1": 1.0})
+        await hive.xadd(keys.event_log(), {"type": "node_status"}, maxlen=1000)
+        assert await hive.get(keys.asset_manifest()) == b"{}"
+        with pytest.raises(NoPermissionError):
+            await hive.set(keys.asset_manifest(), b"tampered")
+        with pytest.raises(NoPermissionError):
+            await hive.flushall()
+        with pytest.raises(NoPermissionError):
+            await hive.keys("*")
+    finally:
+        await hive.aclose()
+
+
+async def test_gateway_user_cannot_write_anything(
+    valkey: ValkeyFixture, valkey_admin: Redis
+) -> None:
+    await valkey_admin.set(keys.asset_chunk("ab" * 32, 0), b"bytes")
+    gateway = await client_for(valkey, "assets")
+    try:
+        assert await gateway.get(keys.asset_chunk("ab" * 32, 0)) == b"bytes"
+        for write in (
+            gateway.set(keys.asset_manifest(), b"x"),
+            gateway.delete(keys.asset_chunk("ab" * 32, 0)),
+            gateway.set(keys.heartbeat("n1"), b"x"),
+            gateway.xadd(keys.event_log(), {"a": "b"}),
+        ):
+            with pytest.raises(NoPermissionError):
+                await write
+        with pytest.raises(NoPermissionError):
+            await gateway.get(keys.heartbeat("n1"))
+    finally:
+        await gateway.aclose()
+
+
+async def test_assetmgr_writes_assets_and_events_not_fleet_state(
+    valkey: ValkeyFixture, valkey_admin: Redis
+) -> None:
+    manager = await client_for(valkey, "assetmgr")
+    try:
+        async with manager.pipeline(transaction=True) as tx:
+            tx.set(keys.asset_chunk("cd" * 32, 0), b"bytes")
+            tx.hset(keys.asset_manifest(), "a.json", "cd" * 32)
+            await tx.execute()
+        await manager.xadd(keys.event_log(), {"type": "asset_update"})
+        with pytest.raises(NoPermissionError):
+            await manager.set(keys.heartbeat("n1"), b"x")
+    finally:
+        await manager.aclose()
+
+
+async def test_default_user_is_disabled(valkey: ValkeyFixture) -> None:
+    anonymous = Redis(port=valkey.server.port)
+    try:
+        with pytest.raises((AuthenticationError, ResponseError)):
+            await anonymous.ping()
+    finally:
+        await anonymous.aclose()

@@ -1,0 +1,74 @@
+"""Plain helpers for tests: real HTTP servers for our apps, polling, settings factories."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from keyforge_assets.config import AssetsSettings
+from keyforge_cli.processes import free_port
+from keyforge_hive.config import HiveSettings
+
+NODE_SECRET = "node-secret-for-tests-0123456789"
+ADMIN_SECRET = "admin-secret-for-tests-0123456789"
+
+
+async def wait_until(
+    predicate: Callable[[], Awaitable[bool]], timeout_s: float = 10.0, interval_s: float = 0.05
+) -> None:
+    """Poll until ``predicate`` holds; fail after ``timeout_s``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not await predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s}s")
+        await asyncio.sleep(interval_s)
+
+
+@contextlib.asynccontextmanager
+async def serve_app(app: FastAPI) -> AsyncIterator[str]:
+    """Run ``app`` under a real uvicorn on a free loopback port; yields its base URL."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        await wait_until(_started(server, task), timeout_s=30)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)
+
+
+def _started(server: uvicorn.Server, task: asyncio.Task[None]) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        if task.done():
+            task.result()
+            raise AssertionError("server stopped during start-up")
+        return server.started
+
+    return check
+
+
+def hive_settings(*, database_url: str, valkey_url: str, **overrides: Any) -> HiveSettings:
+    values: dict[str, Any] = {
+        "KEYFORGE_ENV": "prod",
+        "DATABASE_URL": database_url,
+        "KEYFORGE_VALKEY_URL": valkey_url,
+        "HIVE_SECRET": NODE_SECRET,
+        "HIVE_ADMIN_SECRET": ADMIN_SECRET,
+        "KEYFORGE_CONNECT_ATTEMPTS": 3,
+    }
+    values.update(overrides)
+    return HiveSettings.model_validate(values)
+
+
+def assets_settings(*, valkey_url: str, **overrides: Any) -> AssetsSettings:
+    values: dict[str, Any] = {"KEYFORGE_VALKEY_URL": valkey_url, "KEYFORGE_CONNECT_ATTEMPTS": 3}
+    values.update(overrides)
+    return AssetsSettings.model_validate(values)
