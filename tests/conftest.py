@@ -98,4 +98,3 @@ async def empty_database_url(postgres: PostgresServer) -> AsyncIterator[str]:
         await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
     finally:
         await admin.close()
-

@@ -47,8 +47,13 @@ async def retry_connect(what: str, attempts: int, connect: Callable[[], Awaitabl
         if attempt == attempts:
             raise ConnectionError(f"{what} unreachable after {attempts} attempts") from failure
         # The error's text can carry a DSN; log its type only.
-        log.warning("%s not reachable yet (%s), retry %d/%d", what, type(failure).__name__,
-                    attempt, attempts)
+        log.warning(
+            "%s not reachable yet (%s), retry %d/%d",
+            what,
+            type(failure).__name__,
+            attempt,
+            attempts,
+        )
         await asyncio.sleep(delay)
         delay = min(delay * 2, BACKOFF_CAP_S)
     raise AssertionError("unreachable")
@@ -115,3 +120,13 @@ async def connect_postgres(
         return pool
 
     return await retry_connect("postgres", attempts, create)
+
+
+async def wait_for_postgres(dsn: str, *, attempts: int) -> None:
+    """Until one connection succeeds: the prestart step before migrating."""
+
+    async def probe() -> None:
+        conn = await asyncpg.connect(dsn, timeout=5.0)
+        await conn.close()
+
+    await retry_connect("postgres", attempts, probe)

@@ -59,7 +59,7 @@ def parse_key(prefix: str, key: str) -> tuple[Plane, str, tuple[str, ...]]:
         if rest and not rest.startswith(":"):
             raise ValueError("part is not followed by a separator")
         sep, rest = rest[:1], rest[1:]
-    return plane, name, tuple(parts)  # type: ignore[return-value]
+    return plane, name, tuple(parts)
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,9 +58,7 @@ def require_real_secret(name: str, value: SecretStr | None, env: str) -> None:
         raise ValueError(f"{name} is required unless KEYFORGE_ENV=dev")
     raw = value.get_secret_value()
     if raw.lower() in PLACEHOLDER_SECRETS or len(raw) < MIN_SECRET_LENGTH:
-        raise ValueError(
-            f"{name} must be a real secret of at least {MIN_SECRET_LENGTH} characters"
-        )
+        raise ValueError(f"{name} must be a real secret of at least {MIN_SECRET_LENGTH} characters")
 
 
 def describe_invalid(exc: ValidationError) -> str:

@@ -12,8 +12,15 @@ import asyncpg
 from keyforge_migrations import scripts_dir, upgrade_to_head
 
 DURABLE_TABLES = {
-    "hardware_profiles", "nodes", "jobs", "results", "submissions", "settings", "kv", "audit_log",
-}  # fmt: skip
+    "hardware_profiles",
+    "nodes",
+    "jobs",
+    "results",
+    "submissions",
+    "settings",
+    "kv",
+    "audit_log",
+}
 
 BROKEN_MIGRATION = '''
 """A migration that fails half-way, after creating a table."""
@@ -119,8 +126,12 @@ def run_hive(database_url: str, scripts: Path) -> subprocess.CompletedProcess[st
     }
     return subprocess.run(
         [sys.executable, "-m", "keyforge_hive"],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 async def test_broken_migration_stops_the_hive_and_changes_nothing(

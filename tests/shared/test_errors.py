@@ -5,8 +5,8 @@ import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
-from tests.support import serve_app
 from keyforge_shared.errors import Conflict, DependencyDown, install_error_handlers
+from tests.support import serve_app
 
 
 class Beat(BaseModel):

@@ -33,4 +33,3 @@ def alembic_config(database_url: str, scripts: Path | None = None) -> Config:
 def upgrade_to_head(database_url: str, scripts: Path | None = None) -> None:
     """Apply every pending migration in one transaction under the migration lock."""
     command.upgrade(alembic_config(database_url, scripts), "head")
-

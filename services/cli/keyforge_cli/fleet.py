@@ -76,9 +76,11 @@ class Service:
 
     def start(self) -> None:
         self.process = spawn(
-            [sys.executable, "-m", self.module], env=self.env, log_file=self.log_file,
+            [sys.executable, "-m", self.module],
+            env=self.env,
+            log_file=self.log_file,
             cwd=REPO_ROOT,
-        )  # fmt: skip
+        )
         self.restart_at = None
 
     def stop(self) -> None:
@@ -109,10 +111,12 @@ class Fleet:
         self.services.append(self._service("assets", "keyforge_assets", ports["assets"], {}))
         self.services.append(
             self._service(
-                "assetmgr", "keyforge_assetmgr", ports["assetmgr"],
+                "assetmgr",
+                "keyforge_assetmgr",
+                ports["assetmgr"],
                 {"KEYFORGE_ASSETS_DIR": str(assets_dir)},
             )
-        )  # fmt: skip
+        )
 
     @property
     def hives(self) -> list[Service]:
@@ -130,7 +134,7 @@ class Fleet:
         }
 
     def _service(self, name: str, module: str, port: int, extra: dict[str, str]) -> Service:
-        user = name.split("-")[0]
+        user = name.split("-", maxsplit=1)[0]
         env = {k: v for k, v in os.environ.items() if not k.startswith(OWN_ENV_PREFIXES)}
         env.update(
             KEYFORGE_ENV="dev",
@@ -188,7 +192,10 @@ class Fleet:
         """Restart whatever died, with capped backoff; True when a PID changed."""
         changed = False
         now = time.monotonic()
-        servers = {"valkey": self.valkey, "postgres": self.postgres}
+        servers: dict[str, ValkeyServer | PostgresServer] = {
+            "valkey": self.valkey,
+            "postgres": self.postgres,
+        }
         for name, server in servers.items():
             if server.process is not None and server.process.poll() is not None:
                 log.warning("%s exited with %s; restarting", name, server.process.returncode)
@@ -204,8 +211,11 @@ class Fleet:
                 service.restart_at = now + delay
                 log.warning(
                     "%s exited with %s; restarting in %.0fs (see %s)",
-                    service.name, service.process.returncode, delay, service.log_file,
-                )  # fmt: skip
+                    service.name,
+                    service.process.returncode,
+                    delay,
+                    service.log_file,
+                )
             elif now >= service.restart_at:
                 service.start()
                 changed = True

@@ -139,9 +139,22 @@ def _detach(args: argparse.Namespace, data_dir: Path) -> int:
     log_file = data_dir / "logs" / "keyforge-up.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
     log_file.write_bytes(b"")
-    argv = [sys.executable, "-m", "keyforge_cli", "up", "--hives", str(args.hives),
-            "--http-port", str(args.http_port), "--data-dir", str(data_dir),
-            "--assets-dir", str(args.assets_dir), "--domain", args.domain]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "keyforge_cli",
+        "up",
+        "--hives",
+        str(args.hives),
+        "--http-port",
+        str(args.http_port),
+        "--data-dir",
+        str(data_dir),
+        "--assets-dir",
+        str(args.assets_dir),
+        "--domain",
+        args.domain,
+    ]
     child = spawn(argv, log_file=log_file, die_with_parent=False, cwd=REPO_ROOT)
     deadline = time.monotonic() + DETACH_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -192,4 +205,3 @@ def add_commands(sub: Any) -> None:
     down = sub.add_parser("down", help="stop a fleet started with --detach")
     down.add_argument("--data-dir", default=".keyforge")
     down.set_defaults(run=run_down)
-

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from keyforge_hive.app import create_app
 from keyforge_hive.config import HiveSettings
 from keyforge_migrations import upgrade_to_head
+from keyforge_shared.connect import wait_for_postgres
 from keyforge_shared.serve import configure_logging, serve
 from keyforge_shared.settings import load_settings, redact
 
@@ -16,8 +18,10 @@ log = logging.getLogger("keyforge_hive")
 def main() -> None:
     settings = load_settings(HiveSettings, "keyforge-hive")
     configure_logging(settings.log_level)
+    dsn = settings.database_url.get_secret_value()
     try:
-        upgrade_to_head(settings.database_url.get_secret_value(), settings.migrations_dir)
+        asyncio.run(wait_for_postgres(dsn, attempts=settings.connect_attempts))
+        upgrade_to_head(dsn, settings.migrations_dir)
     except Exception as exc:
         log.critical(
             "schema migration failed, refusing to serve: %s: %s",
