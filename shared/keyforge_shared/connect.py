@@ -8,6 +8,7 @@ serving 503s forever from a process that never had a connection.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -105,6 +106,7 @@ async def connect_postgres(
     async def create() -> asyncpg.Pool:
         pool = await asyncpg.create_pool(
             dsn,
+            init=_register_json_codecs,
             min_size=min_size,
             max_size=max_size,
             timeout=5.0,
@@ -120,6 +122,11 @@ async def connect_postgres(
         return pool
 
     return await retry_connect("postgres", attempts, create)
+
+
+async def _register_json_codecs(conn: asyncpg.Connection) -> None:
+    """jsonb travels as Python values. ``json`` stays text: it keeps documents byte-exact."""
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
 async def wait_for_postgres(dsn: str, *, attempts: int) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
 from redis.asyncio import Redis
 
@@ -52,3 +52,34 @@ def decode_entry(entry_id: bytes | str, fields: Mapping[bytes, bytes]) -> Event:
         type=fields.get(b"type", b"").decode(),
         data=json.loads(fields.get(b"data", b"{}")),
     )
+
+
+# What redis-py returns for XRANGE / XREVRANGE and per stream in XREAD, without decoding.
+StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
+
+
+def decode_entries(entries: StreamEntries) -> list[Event]:
+    return [decode_entry(entry_id, fields) for entry_id, fields in entries]
+
+
+async def events_after(valkey: Redis, keys: Keys, after_id: str, count: int) -> list[Event]:
+    """Events strictly newer than ``after_id``, oldest first."""
+    entries = await valkey.xrange(keys.event_log(), min=f"({after_id}", count=count)
+    return decode_entries(cast(StreamEntries, entries))
+
+
+async def edge_event_id(valkey: Redis, keys: Keys, *, newest: bool) -> str | None:
+    """The id of the oldest (or newest) event still in the log."""
+    log_key = keys.event_log()
+    raw = await (valkey.xrevrange(log_key, count=1) if newest else valkey.xrange(log_key, count=1))
+    entries = cast(StreamEntries, raw)
+    return entries[0][0].decode() if entries else None
+
+
+async def read_new_events(
+    valkey: Redis, keys: Keys, after_id: str, *, count: int, block_ms: int
+) -> list[Event]:
+    """Block until events newer than ``after_id`` arrive (or ``block_ms`` passes)."""
+    reply = await valkey.xread({keys.event_log(): after_id}, count=count, block=block_ms)
+    streams = cast(list[tuple[bytes, StreamEntries]], reply or [])
+    return [event for _stream, entries in streams for event in decode_entries(entries)]

@@ -78,12 +78,51 @@ class Keys:
     def profile_lock(self, cpu_signature: str) -> str:
         return build_key(self.prefix, "fleet", "profile-lock", cpu_signature)
 
+    def node_registry(self) -> str:
+        """Hash of every node this fleet knows: node id -> registration time (ms)."""
+        return build_key(self.prefix, "fleet", "nodes")
+
+    def node_status(self) -> str:
+        """Hash: node id -> the status last announced (ready, draining, down)."""
+        return build_key(self.prefix, "fleet", "status")
+
+    def drained_nodes(self) -> str:
+        return build_key(self.prefix, "fleet", "drained")
+
+    def fleet_epoch(self) -> str:
+        """Present while Valkey still holds the fleet's state; gone after a data loss."""
+        return build_key(self.prefix, "fleet", "epoch")
+
     # asset plane: written by assetmgr, read by the gateway and the hive
     def asset_manifest(self) -> str:
         return build_key(self.prefix, "asset", "manifest")
 
     def asset_chunk(self, sha256: str, index: int) -> str:
         return build_key(self.prefix, "asset", "chunk", sha256, str(index))
+
+    def asset_blob(self, sha256: str) -> str:
+        """Hash describing one stored content: size, chunk size and count, completeness."""
+        return build_key(self.prefix, "asset", "blob", sha256)
+
+    def asset_version(self) -> str:
+        """Counter bumped by every manifest change: readers compare it to refresh caches."""
+        return build_key(self.prefix, "asset", "version")
+
+    def asset_epoch(self) -> str:
+        """Present while Valkey still holds the hydrated manifest; gone after a data loss."""
+        return build_key(self.prefix, "asset", "epoch")
+
+    def asset_refs(self) -> str:
+        """Hash: sha256 -> how many manifest entries point at that content."""
+        return build_key(self.prefix, "asset", "refs")
+
+    def asset_garbage(self) -> str:
+        """Sorted set: unreferenced sha256 -> when it lost its last reference (unix s)."""
+        return build_key(self.prefix, "asset", "garbage")
+
+    def asset_manager_lock(self) -> str:
+        """Held by the one active assetmgr; its value is that instance's token."""
+        return build_key(self.prefix, "asset", "manager-lock")
 
     # event plane: the shared event log
     def event_log(self) -> str:

@@ -38,8 +38,7 @@ async def run_every(
                 log.warning("%s failed (%s, %d in a row)", name, type(exc).__name__, failures)
         next_tick += interval_s()
         now = loop.time()
-        if next_tick < now:  # fell behind: skip missed ticks rather than burst
-            next_tick = now
+        next_tick = max(next_tick, now)  # fell behind: skip missed ticks rather than burst
         await asyncio.sleep(next_tick - now)
 
 

@@ -1,36 +1,36 @@
-"""The hive's app factory; its lifespan owns every pool and closes them."""
+"""The hive's app factory; its lifespan owns every pool and background loop and stops them."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from contextlib import AsyncExitStack, asynccontextmanager
 
-import asyncpg
 from fastapi import FastAPI, Request
-from redis.asyncio import Redis
+from starlette.routing import Route
 
+from keyforge_hive.auth import Authenticator
+from keyforge_hive.cluster_stats import StatsCache
 from keyforge_hive.config import HiveSettings
+from keyforge_hive.fanout import EventFanout
+from keyforge_hive.heartbeats import HeartbeatBatcher
+from keyforge_hive.last_seen import LastSeenFlusher
+from keyforge_hive.node_status import NodeStatusTracker
+from keyforge_hive.routes import cluster, nodes
+from keyforge_hive.sse import EventStream
+from keyforge_hive.state import Hive, RuntimeView, StatusAnnouncer, hive_of
+from keyforge_shared.body_guard import RequestBodyGuard
 from keyforge_shared.connect import connect_postgres, connect_valkey
 from keyforge_shared.errors import install_error_handlers
 from keyforge_shared.health import HealthCheck, health_router, postgres_check, valkey_check
 from keyforge_shared.keys import Keys
+from keyforge_shared.loops import run_every, stop_tasks
+from keyforge_shared.runtime_settings import load_runtime_settings
 
-
-@dataclass(frozen=True, slots=True)
-class Hive:
-    """What one running hive instance holds, built by the lifespan."""
-
-    settings: HiveSettings
-    keys: Keys
-    pool: asyncpg.Pool
-    valkey: Redis
-
-
-def hive_of(request: Request) -> Hive:
-    hive: Hive = request.app.state.hive
-    return hive
+MONITOR_TICK_S = 1.0
+FLUSH_TICK_S = 1.0
+SETTINGS_REFRESH_S = 5.0
 
 
 def _health_checks(request: Request) -> dict[str, HealthCheck]:
@@ -38,32 +38,91 @@ def _health_checks(request: Request) -> dict[str, HealthCheck]:
     return {"postgres": postgres_check(hive.pool), "valkey": valkey_check(hive.valkey)}
 
 
-def create_app(settings: HiveSettings) -> FastAPI:
-    client_name = f"keyforge-hive-{os.getpid()}"
+async def _open_hive(settings: HiveSettings, stack: AsyncExitStack) -> Hive:
+    name = f"keyforge-hive-{os.getpid()}"
+    valkey_url = settings.valkey_url.get_secret_value()
+    pool = await connect_postgres(
+        settings.database_url.get_secret_value(),
+        application_name=name,
+        attempts=settings.connect_attempts,
+        max_size=settings.pg_pool_size,
+    )
+    stack.push_async_callback(pool.close)
+    valkey = await connect_valkey(valkey_url, client_name=name, attempts=settings.connect_attempts)
+    stack.push_async_callback(valkey.aclose)
+    reader = await connect_valkey(
+        valkey_url,
+        client_name=f"{name}-events",
+        attempts=settings.connect_attempts,
+        socket_timeout=None,
+    )
+    stack.push_async_callback(reader.aclose)
 
+    keys = Keys(settings.valkey_prefix)
+    runtime = RuntimeView(await load_runtime_settings(pool, actor="hive"))
+    flusher = LastSeenFlusher(pool, lambda: runtime.current.last_seen_flush_s)
+    announcer = StatusAnnouncer(valkey, keys, flusher)
+    return Hive(
+        settings=settings,
+        keys=keys,
+        pool=pool,
+        valkey=valkey,
+        runtime=runtime,
+        heartbeats=HeartbeatBatcher(
+            valkey, keys, lambda: runtime.current.heartbeat_ttl_s, announcer.beats_stored
+        ),
+        node_status=NodeStatusTracker(
+            valkey,
+            keys,
+            pool,
+            lambda: runtime.current.down_after_s,
+            announcer.node_status_changed,
+        ),
+        last_seen=flusher,
+        announcer=announcer,
+        fanout=EventFanout(reader, keys),
+        stats_cache=StatsCache(),
+    )
+
+
+def _start_loops(hive: Hive) -> list[asyncio.Task[None]]:
+    async def refresh_settings() -> None:
+        hive.runtime.current = await load_runtime_settings(hive.pool, actor="hive")
+
+    loops = {
+        "event-fanout": hive.fanout.run(),
+        "node-monitor": run_every("node-monitor", lambda: MONITOR_TICK_S, hive.node_status.tick),
+        "last-seen-flusher": run_every(
+            "last-seen-flusher", lambda: FLUSH_TICK_S, hive.last_seen.flush
+        ),
+        "settings-refresh": run_every(
+            "settings-refresh", lambda: SETTINGS_REFRESH_S, refresh_settings
+        ),
+    }
+    return [asyncio.create_task(coro, name=name) for name, coro in loops.items()]
+
+
+def create_app(settings: HiveSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await connect_postgres(
-            settings.database_url.get_secret_value(),
-            application_name=client_name,
-            attempts=settings.connect_attempts,
-            max_size=settings.pg_pool_size,
-        )
-        try:
-            valkey = await connect_valkey(
-                settings.valkey_url.get_secret_value(),
-                client_name=client_name,
-                attempts=settings.connect_attempts,
-            )
+        async with AsyncExitStack() as stack:
+            hive = await _open_hive(settings, stack)
+            app.state.hive = hive
+            tasks = _start_loops(hive)
             try:
-                app.state.hive = Hive(settings, Keys(settings.valkey_prefix), pool, valkey)
                 yield
             finally:
-                await valkey.aclose()
-        finally:
-            await pool.close()
+                await stop_tasks(tasks)
+                await hive.heartbeats.drain()
+                await hive.announcer.drain()
+                await hive.last_seen.flush(everything=True)
 
     app = FastAPI(title="KeyForge hive", lifespan=lifespan)
+    app.state.authenticator = Authenticator.from_settings(settings)
+    app.add_middleware(RequestBodyGuard, limit=settings.body_limit_bytes)
     install_error_handlers(app)
     app.include_router(health_router(_health_checks))
+    app.include_router(nodes.router)
+    app.include_router(cluster.router)
+    app.router.routes.append(Route("/events", EventStream(), methods=["GET"]))
     return app

@@ -24,6 +24,12 @@ class HiveSettings(ServiceSettings):
         default=None, validation_alias="HIVE_ADMIN_SECRET_PREVIOUS"
     )
     migrations_dir: Path | None = Field(default=None, validation_alias="KEYFORGE_MIGRATIONS_DIR")
+    body_limit_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        ge=1024,
+        le=256 * 1024 * 1024,
+        validation_alias="KEYFORGE_BODY_LIMIT",
+    )
     pg_pool_size: int = Field(default=10, ge=1, le=100, validation_alias="KEYFORGE_PG_POOL_SIZE")
 
     @model_validator(mode="after")

@@ -1,0 +1,91 @@
+"""One reader of the event log per hive, fanned out to every SSE client of that hive.
+
+The shared reader never waits for a client: each client has a bounded queue,
+and a client whose queue is full is dropped (it reconnects with
+``Last-Event-ID`` and is replayed). So a slow browser can never back up the
+hive's one Valkey connection, nor slow down the other clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+
+from keyforge_shared.events import Event, edge_event_id, read_new_events
+from keyforge_shared.keys import Keys
+
+log = logging.getLogger(__name__)
+
+CLIENT_QUEUE = 1024
+READ_BLOCK_MS = 5000
+READ_COUNT = 500
+RETRY_S = 0.5
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """A client's bounded queue; ``None`` in it means "stop streaming"."""
+
+    queue: asyncio.Queue[Event | None] = field(default_factory=lambda: asyncio.Queue(CLIENT_QUEUE))
+
+    def close(self) -> None:
+        # Whatever it had buffered is discarded: it resumes from Last-Event-ID.
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(None)
+
+
+def id_key(event_id: str) -> tuple[int, int]:
+    """Stream ids compare as (milliseconds, sequence)."""
+    ms, _, seq = event_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+@dataclass
+class EventFanout:
+    reader: Redis  # a dedicated connection: it blocks in XREAD
+    keys: Keys
+    subscribers: set[Subscriber] = field(default_factory=set)
+    delivered: int = 0
+    dropped_clients: int = 0
+
+    def subscribe(self) -> Subscriber:
+        subscriber = Subscriber()
+        self.subscribers.add(subscriber)
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        self.subscribers.discard(subscriber)
+
+    def offer(self, event: Event) -> None:
+        for subscriber in list(self.subscribers):
+            try:
+                subscriber.queue.put_nowait(event)
+            except asyncio.QueueFull:
+                self.subscribers.discard(subscriber)
+                subscriber.close()
+                self.dropped_clients += 1
+        self.delivered += 1
+
+    async def run(self) -> None:
+        """Read the log forever from its current end; survive Valkey restarts."""
+        last_id: str | None = None
+        while True:
+            try:
+                if last_id is None:
+                    last_id = await edge_event_id(self.reader, self.keys, newest=True) or "0-0"
+                events = await read_new_events(
+                    self.reader, self.keys, last_id, count=READ_COUNT, block_ms=READ_BLOCK_MS
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("event reader: %s; retrying", type(exc).__name__)
+                await asyncio.sleep(RETRY_S)
+                continue
+            for event in events:
+                last_id = event.id
+                self.offer(event)

@@ -1,0 +1,137 @@
+"""Node status: ``ready``, ``draining`` or ``down``, derived in Valkey and announced once.
+
+Every transition happens inside a Lua script that compares with the status
+last announced, so with many hives exactly one of them sees the change and
+publishes ``node_status``. A node is ``down`` after TTL + grace without a
+heartbeat; a hive only declares nodes down once it has itself been up for
+that long, so a restart (or every hive being down for a while) never turns
+live nodes down before they had a full window to beat again.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import asyncpg
+from redis.asyncio import Redis
+
+from keyforge_shared.keys import Keys
+
+log = logging.getLogger(__name__)
+
+SWEEP_LIMIT = 1000
+
+# KEYS: live index, status. ARGV: down-after (ms), max nodes per sweep.
+DOWN_SWEEP_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local stale = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]),
+                         'LIMIT', 0, tonumber(ARGV[2]))
+local changed = {}
+for _, id in ipairs(stale) do
+  redis.call('ZREM', KEYS[1], id)
+  if redis.call('HGET', KEYS[2], id) ~= 'down' then
+    redis.call('HSET', KEYS[2], id, 'down')
+    changed[#changed + 1] = id
+  end
+end
+return changed
+"""
+
+# KEYS: drained set, status. ARGV: node id, 1 to drain / 0 to undrain.
+# Returns the node's status and 1 if it changed.
+DRAIN_SCRIPT = """
+if ARGV[2] == '1' then redis.call('SADD', KEYS[1], ARGV[1])
+else redis.call('SREM', KEYS[1], ARGV[1]) end
+local current = redis.call('HGET', KEYS[2], ARGV[1])
+if not current or current == 'down' then return {current or 'down', 0} end
+local want = 'ready'
+if ARGV[2] == '1' then want = 'draining' end
+if current == want then return {want, 0} end
+redis.call('HSET', KEYS[2], ARGV[1], want)
+return {want, 1}
+"""
+
+# KEYS: epoch, live index, status, drained set. ARGV: epoch token, then id/status/drained triples.
+# Seeds the live index as "seen now" so no reseeded node goes down before a full window.
+RESEED_SCRIPT = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') == false then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for i = 2, #ARGV, 3 do
+  local id = ARGV[i]
+  if ARGV[i + 1] ~= 'down' then
+    redis.call('ZADD', KEYS[2], 'NX', now, id)
+    redis.call('HSETNX', KEYS[3], id, ARGV[i + 1])
+  end
+  if ARGV[i + 2] == '1' then redis.call('SADD', KEYS[4], id) end
+end
+return 1
+"""
+
+
+StatusListener = Callable[[str, str], None]
+
+
+@dataclass
+class NodeStatusTracker:
+    valkey: Redis
+    keys: Keys
+    pool: asyncpg.Pool
+    down_after_s: Callable[[], int]
+    on_change: StatusListener
+    started_at: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self._sweep = self.valkey.register_script(DOWN_SWEEP_SCRIPT)
+        self._drain = self.valkey.register_script(DRAIN_SCRIPT)
+        self._reseed = self.valkey.register_script(RESEED_SCRIPT)
+
+    async def tick(self) -> None:
+        """One monitor iteration: re-seed after a Valkey data loss, then sweep."""
+        if not await self.valkey.exists(self.keys.fleet_epoch()):
+            await self.reseed_from_postgres()
+        if time.monotonic() - self.started_at < self.down_after_s():
+            return
+        down_ms = self.down_after_s() * 1000
+        while True:
+            changed = await self._sweep(
+                keys=[self.keys.live_nodes(), self.keys.node_status()],
+                args=[down_ms, SWEEP_LIMIT],
+            )
+            for raw in changed:
+                self.on_change(raw.decode(), "down")
+            if len(changed) < SWEEP_LIMIT:
+                return
+
+    async def reseed_from_postgres(self) -> None:
+        rows = await self.pool.fetch("SELECT node_id, status, drained FROM nodes")
+        args: list[str] = [secrets.token_hex(8)]
+        for row in rows:
+            args += [row["node_id"], row["status"], "1" if row["drained"] else "0"]
+        seeded = await self._reseed(
+            keys=[
+                self.keys.fleet_epoch(),
+                self.keys.live_nodes(),
+                self.keys.node_status(),
+                self.keys.drained_nodes(),
+            ],
+            args=args,
+        )
+        if seeded:
+            log.info("fleet state (re)seeded in Valkey from %d known nodes", len(rows))
+
+    async def set_drained(self, node_id: str, drained: bool) -> str:
+        """Operator drain/undrain; returns the node's status afterwards."""
+        status, changed = await self._drain(
+            keys=[self.keys.drained_nodes(), self.keys.node_status()],
+            args=[node_id, "1" if drained else "0"],
+        )
+        status_text = status.decode() if isinstance(status, bytes) else str(status)
+        if changed:
+            self.on_change(node_id, status_text)
+        return status_text

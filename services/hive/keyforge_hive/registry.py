@@ -1,0 +1,125 @@
+"""Node registration and the write shield in front of ``hardware_profiles``."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import asyncpg
+from pydantic import BaseModel, ConfigDict, Field
+from redis.asyncio import Redis
+
+from keyforge_shared.keys import Keys
+
+NodeId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
+Label = Annotated[str, Field(max_length=256)]
+LabelKey = Annotated[str, Field(min_length=1, max_length=64)]
+
+# Tuning thresholds of the original hive.
+TABLE_STRATEGY_MIN_L2_KB = 1024
+BIG_BATCH_MIN_OPS = 10_000_000
+
+
+class NodeRegistration(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    node_id: NodeId
+    cpu_model: Annotated[str, Field(min_length=1, max_length=200)]
+    cores: Annotated[int, Field(ge=1, le=4096)]
+    l2_cache_kb: Annotated[int, Field(ge=0, le=1 << 30)] | None
+    ops_per_sec: Annotated[float, Field(ge=0, le=1e13, allow_inf_nan=False)]
+    arch: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+    ram_total_bytes: Annotated[int, Field(ge=0, le=2**60)] | None = None
+    labels: Annotated[dict[LabelKey, Label], Field(max_length=32)] = Field(default_factory=dict)
+
+
+class Tuning(BaseModel):
+    strategy: str
+    batch_size: int
+    thread_count: int
+
+
+def tuning_for(reg: NodeRegistration) -> Tuning:
+    return Tuning(
+        strategy="table" if (reg.l2_cache_kb or 0) >= TABLE_STRATEGY_MIN_L2_KB else "fly",
+        batch_size=50_000 if reg.ops_per_sec > BIG_BATCH_MIN_OPS else 10_000,
+        thread_count=max(reg.cores - 1, 1),
+    )
+
+
+def cpu_signature(reg: NodeRegistration) -> str:
+    """What makes two machines the same hardware profile."""
+    return json.dumps([reg.arch, reg.cpu_model, reg.cores, reg.l2_cache_kb], separators=(",", ":"))
+
+
+async def try_reserve_profile_update(
+    valkey: Redis, keys: Keys, signature: str, window_s: int
+) -> bool:
+    """One ``SET NX EX``: only the winner, fleet-wide, writes this profile this window."""
+    return bool(await valkey.set(keys.profile_lock(signature), b"1", nx=True, ex=window_s))
+
+
+UPSERT_NODE = """
+INSERT INTO nodes (node_id, cpu_signature, cpu_model, cores, l2_cache_kb, ops_per_sec,
+                   arch, ram_total_bytes, labels, status)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, 'ready')
+ON CONFLICT (node_id) DO UPDATE SET
+    cpu_signature = EXCLUDED.cpu_signature, cpu_model = EXCLUDED.cpu_model,
+    cores = EXCLUDED.cores, l2_cache_kb = EXCLUDED.l2_cache_kb,
+    ops_per_sec = EXCLUDED.ops_per_sec, arch = EXCLUDED.arch,
+    ram_total_bytes = EXCLUDED.ram_total_bytes, labels = EXCLUDED.labels
+RETURNING drained
+"""
+
+# The better measured speed wins; the node's own architecture is recorded.
+UPSERT_PROFILE = """
+INSERT INTO hardware_profiles (cpu_signature, cpu_model, arch, cores, l2_cache_kb,
+                               verified_ops_per_sec)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (cpu_signature) DO UPDATE SET
+    arch = EXCLUDED.arch,
+    verified_ops_per_sec = GREATEST(hardware_profiles.verified_ops_per_sec,
+                                    EXCLUDED.verified_ops_per_sec),
+    updated_at = now()
+"""
+
+
+async def store_registration(
+    pool: asyncpg.Pool, valkey: Redis, keys: Keys, reg: NodeRegistration, *, window_s: int
+) -> bool:
+    """Upsert the node (and, behind the shield, its profile); returns its drained flag."""
+    signature = cpu_signature(reg)
+    drained: bool = await pool.fetchval(
+        UPSERT_NODE,
+        reg.node_id,
+        signature,
+        reg.cpu_model,
+        reg.cores,
+        reg.l2_cache_kb,
+        reg.ops_per_sec,
+        reg.arch,
+        reg.ram_total_bytes,
+        reg.labels,
+    )
+    if await try_reserve_profile_update(valkey, keys, signature, window_s):
+        await pool.execute(
+            UPSERT_PROFILE,
+            signature,
+            reg.cpu_model,
+            reg.arch,
+            reg.cores,
+            reg.l2_cache_kb,
+            reg.ops_per_sec,
+        )
+    return drained
+
+
+async def mark_registered(valkey: Redis, keys: Keys, node_id: str, *, drained: bool) -> None:
+    """Make the node known to every hive's heartbeat path."""
+    async with valkey.pipeline(transaction=True) as tx:
+        tx.hset(keys.node_registry(), node_id, b"1")
+        if drained:
+            tx.sadd(keys.drained_nodes(), node_id)
+        else:
+            tx.srem(keys.drained_nodes(), node_id)
+        await tx.execute()

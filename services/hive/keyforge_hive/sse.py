@@ -1,0 +1,133 @@
+"""``GET /events``: Server-Sent Events with replay from ``Last-Event-ID``.
+
+A raw ASGI endpoint rather than a StreamingResponse, for two things the
+latter cannot do: give up on a client whose socket stopped draining (a send
+that does not complete within ``SEND_TIMEOUT_S``), and end the stream the
+moment the fan-out drops the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+
+from redis.asyncio import Redis
+from starlette.types import Receive, Scope, Send
+
+from keyforge_hive.fanout import EventFanout, Subscriber, id_key
+from keyforge_shared.errors import error_response
+from keyforge_shared.events import HISTORY_LEN, Event, edge_event_id, events_after
+from keyforge_shared.keys import Keys
+
+KEEPALIVE_S = 15.0
+SEND_TIMEOUT_S = 10.0
+RETRY_MS = 2000
+_EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache, no-transform"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+def format_event(event: Event) -> bytes:
+    data = json.dumps(event.data, separators=(",", ":"))
+    return f"id: {event.id}\nevent: {event.type}\ndata: {data}\n\n".encode()
+
+
+def _last_event_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"last-event-id":
+            header: str = value.decode("latin-1").strip()
+            return header or None
+    query = scope.get("query_string", b"").decode("latin-1")
+    for pair in query.split("&"):
+        key, _, value = pair.partition("=")
+        if key == "last_event_id" and value:
+            return str(value)
+    return None
+
+
+async def missed_since(valkey: Redis, keys: Keys, last_id: str) -> list[Event] | None:
+    """Events after ``last_id``, or None when some of them were already trimmed away."""
+    oldest = await edge_event_id(valkey, keys, newest=False)
+    missed = await events_after(valkey, keys, last_id, HISTORY_LEN)
+    # The oldest kept event is newer than the client's, and it is the first one
+    # we would replay: whatever lay between them may have been trimmed.
+    if oldest and missed and id_key(oldest) > id_key(last_id) and missed[0].id == oldest:
+        return None
+    return missed
+
+
+class EventStream:
+    """The ASGI endpoint; it finds the running hive's fan-out through ``scope["app"]``."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hive = scope["app"].state.hive
+        await _Connection(hive.fanout, hive.valkey, hive.keys).serve(scope, receive, send)
+
+
+class _Connection:
+    def __init__(self, fanout: EventFanout, valkey: Redis, keys: Keys) -> None:
+        self.fanout = fanout
+        self.valkey = valkey
+        self.keys = keys
+
+    async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        last_id = _last_event_id(scope)
+        if last_id is not None and not _EVENT_ID.match(last_id):
+            response = error_response(400, "bad_last_event_id", "Last-Event-ID is not an event id")
+            await response(scope, receive, send)
+            return
+        subscriber = self.fanout.subscribe()
+        watcher = asyncio.create_task(self._until_disconnect(receive, subscriber))
+        try:
+            await self._stream(send, subscriber, last_id)
+        except (TimeoutError, OSError):
+            pass  # the client stopped reading or went away
+        finally:
+            self.fanout.unsubscribe(subscriber)
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+    @staticmethod
+    async def _until_disconnect(receive: Receive, subscriber: Subscriber) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        subscriber.close()
+
+    async def _send(self, send: Send, body: bytes) -> None:
+        async with asyncio.timeout(SEND_TIMEOUT_S):
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+
+    async def _stream(self, send: Send, subscriber: Subscriber, last_id: str | None) -> None:
+        async with asyncio.timeout(SEND_TIMEOUT_S):
+            await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+        await self._send(send, f"retry: {RETRY_MS}\n\n".encode())
+        newest = last_id
+        if last_id is not None:
+            missed = await missed_since(self.valkey, self.keys, last_id)
+            if missed is None:
+                await self._send(send, b'event: resync\ndata: {"reason":"history_trimmed"}\n\n')
+            else:
+                for event in missed:
+                    await self._send(send, format_event(event))
+                    newest = event.id
+        while True:
+            try:
+                async with asyncio.timeout(KEEPALIVE_S):
+                    queued = await subscriber.queue.get()
+            except TimeoutError:
+                await self._send(send, b": keepalive\n\n")
+                continue
+            if queued is None:
+                break
+            event = queued
+            if newest is not None and id_key(event.id) <= id_key(newest):
+                continue  # already replayed
+            await self._send(send, format_event(event))
+        with contextlib.suppress(OSError):
+            await send({"type": "http.response.body", "body": b"", "more_body": False})

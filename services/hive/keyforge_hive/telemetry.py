@@ -1,0 +1,54 @@
+"""Node telemetry as stored in Valkey: one short delimited string per heartbeat key.
+
+Not JSON: ``get_cluster_stats`` decodes one of these per live node, and at
+10 000 nodes a split beats a JSON parse by several times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FiniteNonNegative = Annotated[float, Field(ge=0, le=1e15, allow_inf_nan=False)]
+ByteCount = Annotated[int, Field(ge=0, le=2**60)]
+
+
+class HeartbeatIn(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    ips: FiniteNonNegative
+    temperature_c: Annotated[float, Field(ge=-100, le=200, allow_inf_nan=False)] | None = None
+    ram_used_bytes: ByteCount | None = None
+    ram_total_bytes: ByteCount | None = None
+    job_id: Annotated[str, Field(max_length=128, pattern=r"^[A-Za-z0-9_-]*$")] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Telemetry:
+    ips: float
+    temperature_c: float | None
+    ram_used_bytes: int | None
+    ram_total_bytes: int | None
+    job_id: str | None
+
+
+def _opt(value: object) -> str:
+    return "" if value is None else repr(value) if isinstance(value, float) else str(value)
+
+
+def encode_telemetry(beat: HeartbeatIn) -> bytes:
+    fields = (beat.ips, beat.temperature_c, beat.ram_used_bytes, beat.ram_total_bytes, beat.job_id)
+    return "|".join(_opt(f) for f in fields).encode()
+
+
+def decode_telemetry(raw: bytes) -> Telemetry:
+    ips, temp, used, total, job = raw.decode().split("|", 4)
+    return Telemetry(
+        ips=float(ips) if ips else 0.0,
+        temperature_c=float(temp) if temp else None,
+        ram_used_bytes=int(used) if used else None,
+        ram_total_bytes=int(total) if total else None,
+        job_id=job or None,
+    )
