@@ -1,7 +1,8 @@
-"""The asset manager's app: its HTTP side is only health, for ``--check`` and orchestrators."""
+"""The asset manager's app: the manager loop in its lifespan, health for ``--check``."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,10 +12,12 @@ from fastapi import FastAPI, Request
 from redis.asyncio import Redis
 
 from keyforge_assetmgr.config import AssetMgrSettings
+from keyforge_assetmgr.runner import ManagerState, run_manager
 from keyforge_shared.connect import connect_valkey
 from keyforge_shared.errors import install_error_handlers
 from keyforge_shared.health import HealthCheck, health_router, valkey_check
 from keyforge_shared.keys import Keys
+from keyforge_shared.loops import stop_tasks
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +25,8 @@ class AssetManager:
     settings: AssetMgrSettings
     keys: Keys
     valkey: Redis
+    state: ManagerState
+    task: asyncio.Task[None]
 
 
 def manager_of(request: Request) -> AssetManager:
@@ -29,8 +34,18 @@ def manager_of(request: Request) -> AssetManager:
     return manager
 
 
+def _loop_check(manager: AssetManager) -> HealthCheck:
+    async def check() -> object:
+        if manager.task.done():
+            raise RuntimeError("the manager loop has stopped")
+        return manager.state.role
+
+    return check
+
+
 def _health_checks(request: Request) -> dict[str, HealthCheck]:
-    return {"valkey": valkey_check(manager_of(request).valkey)}
+    manager = manager_of(request)
+    return {"valkey": valkey_check(manager.valkey), "manager": _loop_check(manager)}
 
 
 def create_app(settings: AssetMgrSettings) -> FastAPI:
@@ -41,10 +56,15 @@ def create_app(settings: AssetMgrSettings) -> FastAPI:
             client_name=f"keyforge-assetmgr-{os.getpid()}",
             attempts=settings.connect_attempts,
         )
+        keys = Keys(settings.valkey_prefix)
+        state = ManagerState()
+        task = asyncio.create_task(run_manager(settings, valkey, keys, state), name="assetmgr")
         try:
-            app.state.manager = AssetManager(settings, Keys(settings.valkey_prefix), valkey)
+            app.state.manager = AssetManager(settings, keys, valkey, state, task)
             yield
         finally:
+            # Cancelling an active term releases the lock, so a standby takes over at once.
+            await stop_tasks([task])
             await valkey.aclose()
 
     app = FastAPI(title="KeyForge asset manager", lifespan=lifespan)

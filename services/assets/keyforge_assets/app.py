@@ -1,36 +1,39 @@
-"""The gateway's app factory; it holds one Valkey client with read-only credentials."""
+"""The gateway's app factory: read-only Valkey credentials, caches owned by the lifespan."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
-from redis.asyncio import Redis
+from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
 
+from keyforge_assets.blob_cache import BlobCache
 from keyforge_assets.config import AssetsSettings
+from keyforge_assets.gateway import Gateway, gateway_of
+from keyforge_assets.manifest_cache import ManifestCache
+from keyforge_assets.serving import AssetRoutes
 from keyforge_shared.connect import connect_valkey
-from keyforge_shared.errors import install_error_handlers
+from keyforge_shared.errors import DependencyDown, install_error_handlers
 from keyforge_shared.health import HealthCheck, health_router, valkey_check
 from keyforge_shared.keys import Keys
-
-
-@dataclass(frozen=True, slots=True)
-class Gateway:
-    settings: AssetsSettings
-    keys: Keys
-    valkey: Redis
-
-
-def gateway_of(request: Request) -> Gateway:
-    gateway: Gateway = request.app.state.gateway
-    return gateway
+from keyforge_shared.loops import stop_tasks
 
 
 def _health_checks(request: Request) -> dict[str, HealthCheck]:
     return {"valkey": valkey_check(gateway_of(request).valkey)}
+
+
+async def manifest(request: Request) -> JSONResponse:
+    snapshot = gateway_of(request).manifest.snapshot
+    if snapshot is None:
+        raise DependencyDown("the manifest is not loaded yet", retry_after_s=1)
+    # Clients revalidate every time: the manifest is what tells them an asset changed.
+    return JSONResponse(snapshot.document(), headers={"Cache-Control": "no-cache"})
 
 
 def create_app(settings: AssetsSettings) -> FastAPI:
@@ -41,13 +44,34 @@ def create_app(settings: AssetsSettings) -> FastAPI:
             client_name=f"keyforge-assets-{os.getpid()}",
             attempts=settings.connect_attempts,
         )
+        keys = Keys(settings.valkey_prefix)
+        cache = ManifestCache(valkey, keys, settings.manifest_poll_s)
+        blobs = BlobCache(
+            valkey,
+            keys,
+            max_bytes=settings.blob_cache_bytes,
+            max_item_bytes=settings.blob_cache_item_bytes,
+        )
+        app.state.gateway = Gateway(settings, keys, valkey, cache, blobs)
+        # On failure keep_fresh retries; requests answer 503 until it succeeds.
+        with contextlib.suppress(RedisError):
+            await cache.refresh()
+        tasks = [
+            asyncio.create_task(cache.follow_events(), name="asset-events"),
+            asyncio.create_task(cache.keep_fresh(), name="manifest-refresh"),
+        ]
         try:
-            app.state.gateway = Gateway(settings, Keys(settings.valkey_prefix), valkey)
             yield
         finally:
+            await stop_tasks(tasks)
             await valkey.aclose()
 
-    app = FastAPI(title="KeyForge assets", lifespan=lifespan)
+    # No docs routes: every other path may name an asset.
+    app = FastAPI(
+        title="KeyForge assets", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
+    app.add_middleware(AssetRoutes)
     install_error_handlers(app)
     app.include_router(health_router(_health_checks))
+    app.add_api_route("/manifest", manifest, methods=["GET"], response_model=None)
     return app

@@ -1,0 +1,114 @@
+"""The assets directory as assetmgr sees it: which files count, and reading one safely.
+
+A file is read only when it is settled (not modified for ``settle_s``, and
+unchanged across the read), so a file still being written is never
+published; its last valid version stays served until the writer is done.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from pathlib import Path
+
+from keyforge_shared.asset_store import is_safe_asset_path
+
+# Editor swap files, partial downloads, atomic-write temporaries.
+_TEMPORARY_SUFFIXES = (
+    "~",
+    ".swp",
+    ".swx",
+    ".swo",
+    ".tmp",
+    ".part",
+    ".crdownload",
+    ".kate-swp",
+)
+
+
+class Refused(Exception):
+    """A file that will not be published whatever its content (unsafe name, symlink, size)."""
+
+
+class Unsettled(Exception):
+    """A file still being written; look again after ``retry_after_s``."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(f"still being written, retry in {retry_after_s:.2f}s")
+        self.retry_after_s = retry_after_s
+
+
+def is_ignored(rel: str) -> bool:
+    """Hidden files and directories, and editors' temporaries, are not assets."""
+    parts = rel.split("/")
+    if any(p.startswith(".") or (p.startswith("#") and p.endswith("#")) for p in parts):
+        return True
+    return parts[-1].endswith(_TEMPORARY_SUFFIXES)
+
+
+def relative_path(root: Path, path: Path | str) -> str | None:
+    """``path`` relative to ``root`` in POSIX form, or None when it is outside."""
+    try:
+        rel = Path(os.path.abspath(path)).relative_to(os.path.abspath(root))
+    except ValueError:
+        return None
+    text = rel.as_posix()
+    return None if text in ("", ".") else text
+
+
+def list_asset_files(root: Path, under: str = "") -> list[str]:
+    """Every candidate file below ``root`` (or its subdirectory ``under``), sorted.
+
+    Directory symlinks are not followed: a directory tree can only be served
+    from inside the assets dir. File symlinks are listed and checked on read.
+    """
+    found: list[str] = []
+    top = root / under if under else root
+    for current, dirs, files in os.walk(top, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in files:
+            rel = relative_path(root, Path(current) / name)
+            if rel is not None and not is_ignored(rel):
+                found.append(rel)
+    return sorted(found)
+
+
+def _resolve_inside(root: Path, rel: str) -> Path:
+    """The real file behind ``rel``; Refused when it (or a symlink on the way) leaves ``root``."""
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(root / rel)
+    if os.path.commonpath([real_root, real]) != real_root:
+        raise Refused("symlink leaves the assets directory")
+    return Path(real)
+
+
+def read_settled(root: Path, rel: str, *, max_bytes: int, settle_s: float) -> bytes | None:
+    """The file's bytes, or None when it does not exist (or is not a regular file).
+
+    Raises Refused or Unsettled. Blocking: call it in a worker thread.
+    """
+    if not is_safe_asset_path(rel):
+        raise Refused("path has characters or segments assets may not use")
+    try:
+        target = _resolve_inside(root, rel)
+        before = os.stat(target)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(before.st_mode):
+        return None
+    if before.st_size > max_bytes:
+        raise Refused(f"{before.st_size} bytes is over the {max_bytes}-byte limit")
+    age_s = time.time() - before.st_mtime_ns / 1e9
+    if age_s < settle_s:
+        raise Unsettled(settle_s - max(age_s, 0.0))
+    try:
+        with open(target, "rb") as handle:
+            data = handle.read(max_bytes + 1)
+        after = os.stat(target)
+    except FileNotFoundError:
+        return None
+    identity = (before.st_ino, before.st_size, before.st_mtime_ns)
+    if identity != (after.st_ino, after.st_size, after.st_mtime_ns) or len(data) != after.st_size:
+        raise Unsettled(settle_s or 0.05)
+    return data

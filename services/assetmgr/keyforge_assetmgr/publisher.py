@@ -1,0 +1,155 @@
+"""Bringing one path (or the whole directory) in line with what the store serves.
+
+A valid file is published and announced as ``asset_update`` with action
+``put``; a vanished one is removed and announced with ``delete``; a file that
+fails its check keeps the last valid version served and is announced once
+with action ``invalid`` (plus ``error`` and ``served_sha256``), so operators
+and clients see the failure without mistaking it for new content.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from keyforge_assetmgr.config import AssetMgrSettings
+from keyforge_assetmgr.disk import Refused, Unsettled, is_ignored, list_asset_files, read_settled
+from keyforge_assetmgr.kinds import content_type_of, kind_of, validate
+from keyforge_assetmgr.lock import new_token
+from keyforge_assetmgr.store import AssetStore, BlobVanished
+from keyforge_shared.asset_store import ManifestEntry
+from keyforge_shared.events import publish_update
+from keyforge_shared.formats import FormatError
+
+log = logging.getLogger(__name__)
+
+
+def _checked(settings: AssetMgrSettings, rel: str, data: bytes) -> tuple[str, str | None]:
+    """(sha256, why it is invalid or None). CPU-bound: runs in a worker thread."""
+    sha256 = hashlib.sha256(data).hexdigest()
+    kind = kind_of(rel)
+    if kind.is_json and len(data) > settings.max_json_bytes:
+        return sha256, f"{len(data)} bytes is over the {settings.max_json_bytes}-byte JSON limit"
+    try:
+        validate(kind, rel, data)
+    except FormatError as exc:
+        return sha256, str(exc)
+    return sha256, None
+
+
+@dataclass
+class Publisher:
+    settings: AssetMgrSettings
+    store: AssetStore
+    # What the manifest serves, mirrored so unchanged files cost no Valkey write.
+    served: dict[str, str] = field(default_factory=dict)
+    # path -> the rejected content (sha256 or reason) last announced, to announce once.
+    rejected: dict[str, str] = field(default_factory=dict)
+
+    async def hydrate(self) -> dict[str, float]:
+        """Publish the whole directory; returns paths to look at again (still being written)."""
+        self.served = await self.store.manifest_shas()
+        root = self.settings.assets_dir
+        on_disk = await asyncio.to_thread(list_asset_files, root)
+        retry: dict[str, float] = {}
+        for rel in on_disk:
+            delay = await self.reconcile(rel)
+            if delay is not None:
+                retry[rel] = delay
+        for rel in sorted(set(self.served) - set(on_disk)):
+            await self._remove(rel)
+        epoch = await self.store.ensure_epoch(new_token())
+        log.info("hydrated %d assets (epoch %s)", len(self.served), epoch)
+        return retry
+
+    def affected_paths(self, rel: str) -> set[str]:
+        """A changed path, or every file a changed directory holds or held."""
+        below = {p for p in self.served if p.startswith(rel + "/")}
+        full = self.settings.assets_dir / rel
+        if full.is_dir() and not full.is_symlink():
+            return below | set(list_asset_files(self.settings.assets_dir, rel))
+        return below | {rel}
+
+    async def reconcile(self, rel: str) -> float | None:
+        """Publish, remove or reject ``rel``; returns seconds to wait when it is unsettled."""
+        if is_ignored(rel):
+            return None
+        settings = self.settings
+        try:
+            data = await asyncio.to_thread(
+                read_settled,
+                settings.assets_dir,
+                rel,
+                max_bytes=settings.max_file_bytes,
+                settle_s=settings.settle_s,
+            )
+        except Unsettled as exc:
+            return exc.retry_after_s
+        except Refused as exc:
+            await self._reject(rel, None, str(exc))
+            return None
+        if data is None:
+            await self._remove(rel)
+            return None
+        sha256, problem = await asyncio.to_thread(_checked, settings, rel, data)
+        if problem is not None:
+            await self._reject(rel, sha256, problem)
+            return None
+        self.rejected.pop(rel, None)
+        if self.served.get(rel) != sha256:
+            await self._publish(rel, sha256, data)
+        return None
+
+    async def _publish(self, rel: str, sha256: str, data: bytes) -> None:
+        now = time.time()
+        content_type = content_type_of(rel)
+        entry = ManifestEntry(
+            sha256=sha256,
+            size=len(data),
+            content_type=content_type,
+            updated_at=datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
+        )
+        await self.store.store_blob(sha256, data, content_type, now)
+        try:
+            version = await self.store.swap_entry(rel, entry, now)
+        except BlobVanished:
+            # Collected between the existence check and the swap: store it again.
+            await self.store.store_blob(sha256, data, content_type, now)
+            version = await self.store.swap_entry(rel, entry, now)
+        self.served[rel] = sha256
+        log.info("published %s (%d bytes, %s)", rel, len(data), sha256[:12])
+        await self._announce(
+            {"path": rel, "sha256": sha256, "action": "put", "size": len(data), "version": version}
+        )
+
+    async def _remove(self, rel: str) -> None:
+        if rel not in self.served:
+            return
+        old = await self.store.remove_entry(rel, time.time())
+        self.served.pop(rel, None)
+        self.rejected.pop(rel, None)
+        if old is not None:
+            log.info("removed %s", rel)
+            await self._announce({"path": rel, "sha256": old, "action": "delete"})
+
+    async def _reject(self, rel: str, sha256: str | None, reason: str) -> None:
+        content = sha256 or reason
+        if self.rejected.get(rel) == content:
+            return
+        self.rejected[rel] = content
+        served = self.served.get(rel)
+        log.warning(
+            "asset %s refused: %s; still serving %s", rel, reason, served[:12] if served else "none"
+        )
+        await self._announce(
+            {"path": rel, "sha256": sha256, "action": "invalid", "error": reason,
+             "served_sha256": served}
+        )  # fmt: skip
+
+    async def _announce(self, data: dict[str, Any]) -> None:
+        await publish_update(self.store.valkey, self.store.keys, "asset_update", data)

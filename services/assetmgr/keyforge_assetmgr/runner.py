@@ -1,0 +1,174 @@
+"""The manager's life: standby until it holds the lock, then hydrate, watch and publish.
+
+While active, three tasks run together and any of them ending ends the term:
+the lock keeper (raises LockLost), the directory watcher (feeds changed
+paths), and the one writer, which alone touches the store, so publications,
+removals, garbage collection and re-hydration never interleave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import watchfiles
+from redis.asyncio import Redis
+
+from keyforge_assetmgr.config import AssetMgrSettings
+from keyforge_assetmgr.disk import is_ignored, relative_path
+from keyforge_assetmgr.lock import keep_lock, new_token, release, try_acquire
+from keyforge_assetmgr.publisher import Publisher
+from keyforge_assetmgr.store import AssetStore, LockLost
+from keyforge_shared.keys import Keys
+
+log = logging.getLogger(__name__)
+
+# watchfiles groups a burst of events until this many ms pass without one...
+WATCH_STEP_MS = 30
+# ...but yields at least this often while events keep coming.
+WATCH_DEBOUNCE_MS = 200
+# The watcher sets up inotify when first iterated; give it that long before
+# the first scan so no change falls between the scan and the watch.
+WATCH_SETTLE_S = 0.2
+RETRY_AFTER_ERROR_S = 1.0
+# A full rescan heals whatever the OS watcher missed (queue overflow, a
+# directory created and filled before its watch was added).
+RESCAN_S = 60.0
+
+
+@dataclass
+class ManagerState:
+    """What ``/health`` and the logs say about this instance."""
+
+    role: str = "starting"
+    terms: int = 0
+    last_error: str | None = None
+    token: str = field(default_factory=new_token)
+
+
+async def watch_directory(root: Path, changed: asyncio.Queue[str]) -> None:
+    def wanted(_: watchfiles.Change, path: str) -> bool:
+        rel = relative_path(root, path)
+        return rel is not None and not is_ignored(rel)
+
+    async for batch in watchfiles.awatch(
+        root, watch_filter=wanted, step=WATCH_STEP_MS, debounce=WATCH_DEBOUNCE_MS
+    ):
+        for _, path in batch:
+            rel = relative_path(root, path)
+            if rel is not None:
+                changed.put_nowait(rel)
+
+
+@dataclass
+class Writer:
+    """The one task that writes the store; everything it does is due at some time."""
+
+    publisher: Publisher
+    settings: AssetMgrSettings
+    due: dict[str, float] = field(default_factory=dict)
+    next_epoch_check: float = 0.0
+    next_gc: float = 0.0
+    next_rescan: float = 0.0
+
+    async def run(self, changed: asyncio.Queue[str]) -> None:
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(WATCH_SETTLE_S)
+        now = loop.time()
+        await self.hydrate(now)
+        self.next_epoch_check = now + self.settings.epoch_check_s
+        self.next_gc = now + self.settings.gc_interval_s
+        self.next_rescan = now + RESCAN_S
+        while True:
+            await self.take_changes(changed)
+            now = loop.time()
+            try:
+                await self.iterate(now)
+            except LockLost:
+                raise
+            except Exception as exc:
+                # Valkey restarting, a disk hiccup: try again shortly, never die of it.
+                log.warning("asset iteration failed (%s); retrying", type(exc).__name__)
+                retry_at = now + RETRY_AFTER_ERROR_S
+                self.due = {path: min(at, retry_at) for path, at in self.due.items()}
+                self.next_epoch_check = min(self.next_epoch_check, retry_at)
+                await asyncio.sleep(RETRY_AFTER_ERROR_S)
+
+    async def hydrate(self, now: float) -> None:
+        retry = await self.publisher.hydrate()
+        self.due.update({path: now + delay for path, delay in retry.items()})
+
+    async def take_changes(self, changed: asyncio.Queue[str]) -> None:
+        """Wait for changed paths until the next due time; mark them due now."""
+        loop = asyncio.get_running_loop()
+        wake_at = min([self.next_epoch_check, self.next_gc, self.next_rescan, *self.due.values()])
+        try:
+            rel = await asyncio.wait_for(changed.get(), max(wake_at - loop.time(), 0.0))
+            while True:
+                now = loop.time()
+                for path in self.publisher.affected_paths(rel):
+                    self.due[path] = min(self.due.get(path, now), now)
+                rel = changed.get_nowait()
+        except (TimeoutError, asyncio.QueueEmpty):
+            return
+
+    async def iterate(self, now: float) -> None:
+        settings = self.settings
+        if now >= self.next_epoch_check:
+            self.next_epoch_check = now + settings.epoch_check_s
+            if not await self.publisher.store.has_epoch():
+                log.warning("asset epoch is gone: Valkey lost its data, re-hydrating")
+                await self.hydrate(now)
+        if now >= self.next_rescan:
+            self.next_rescan = now + RESCAN_S
+            await self.hydrate(now)
+        for path in sorted(p for p, at in self.due.items() if at <= now):
+            del self.due[path]
+            delay = await self.publisher.reconcile(path)
+            if delay is not None:
+                self.due[path] = asyncio.get_running_loop().time() + delay
+        if now >= self.next_gc:
+            self.next_gc = now + settings.gc_interval_s
+            collected = await self.publisher.store.collect_garbage(time.time(), settings.gc_grace_s)
+            if collected:
+                log.info("collected %d unreferenced contents", collected)
+
+
+async def run_active_term(
+    settings: AssetMgrSettings, valkey: Redis, keys: Keys, state: ManagerState
+) -> None:
+    publisher = Publisher(settings, AssetStore(valkey, keys, state.token))
+    changed: asyncio.Queue[str] = asyncio.Queue()
+    async with asyncio.TaskGroup() as tasks:
+        tasks.create_task(keep_lock(valkey, keys, state.token, settings.lock_ttl_s), name="lock")
+        tasks.create_task(watch_directory(settings.assets_dir, changed), name="watch")
+        tasks.create_task(Writer(publisher, settings).run(changed), name="writer")
+
+
+async def run_manager(
+    settings: AssetMgrSettings, valkey: Redis, keys: Keys, state: ManagerState
+) -> None:
+    """Until cancelled: take the lock when free, serve one active term, stand by otherwise."""
+    while True:
+        try:
+            if await try_acquire(valkey, keys, state.token, settings.lock_ttl_s):
+                state.role = "active"
+                state.terms += 1
+                log.info("asset manager active (term %d)", state.terms)
+                try:
+                    await run_active_term(settings, valkey, keys, state)
+                finally:
+                    state.role = "standby"
+                    await release(valkey, keys, state.token)
+            elif state.role != "standby":
+                state.role = "standby"
+                log.info("another asset manager is active; standing by")
+        except* LockLost:
+            log.warning("lost the manager lock; standing by")
+        except* Exception as group:
+            state.last_error = ", ".join(type(e).__name__ for e in group.exceptions)
+            log.warning("asset manager term ended (%s)", state.last_error)
+        await asyncio.sleep(settings.standby_poll_s)

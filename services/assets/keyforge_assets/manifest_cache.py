@@ -1,0 +1,83 @@
+"""The gateway's copy of the manifest, refreshed by ``asset_update`` events.
+
+Requests read the current snapshot without any I/O. Two tasks keep it fresh:
+one follows the event stream (a new ``asset_update`` wakes the refresher at
+once), the other re-reads the manifest whenever its (epoch, version) pair
+moved, checking that pair every ``poll_s`` even when no event came (a missed
+event or a FLUSHALL announces nothing). Staleness is therefore bounded by
+``poll_s`` plus one round trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from keyforge_shared.asset_store import ManifestEntry, ManifestSnapshot, read_manifest_snapshot
+from keyforge_shared.asset_store import read_version as read_manifest_version
+from keyforge_shared.events import read_new_events
+from keyforge_shared.keys import Keys
+
+log = logging.getLogger(__name__)
+
+EVENT_BLOCK_MS = 2_000
+RETRY_S = 1.0
+
+
+@dataclass
+class ManifestCache:
+    valkey: Redis
+    keys: Keys
+    poll_s: float
+    snapshot: ManifestSnapshot | None = None
+    by_hash: dict[str, ManifestEntry] = field(default_factory=dict)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def entry(self, path: str) -> ManifestEntry | None:
+        return self.snapshot.entries.get(path) if self.snapshot else None
+
+    async def refresh(self) -> None:
+        epoch, version = await read_manifest_version(self.valkey, self.keys)
+        current = self.snapshot
+        if current is not None and (current.epoch, current.version) == (epoch, version):
+            return
+        snapshot = await read_manifest_snapshot(self.valkey, self.keys)
+        self.by_hash = {e.sha256: e for e in snapshot.entries.values()}
+        self.snapshot = snapshot
+
+    async def keep_fresh(self) -> None:
+        failures = 0
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), self.poll_s)
+            self.wake.clear()
+            try:
+                await self.refresh()
+                failures = 0
+            except (RedisError, OSError) as exc:
+                failures += 1
+                if failures == 1 or failures % 100 == 0:
+                    log.warning(
+                        "manifest refresh failed (%s, %d in a row)", type(exc).__name__, failures
+                    )
+
+    async def follow_events(self) -> None:
+        last_id = "$"
+        while True:
+            try:
+                events = await read_new_events(
+                    self.valkey, self.keys, last_id, count=100, block_ms=EVENT_BLOCK_MS
+                )
+            except (RedisError, OSError) as exc:
+                log.warning("event stream unavailable (%s)", type(exc).__name__)
+                await asyncio.sleep(RETRY_S)
+                continue
+            for event in events:
+                last_id = event.id
+                if event.type == "asset_update":
+                    self.wake.set()

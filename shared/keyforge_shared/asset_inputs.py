@@ -1,0 +1,87 @@
+"""Scoring inputs loaded from the asset store, never from disk.
+
+A job names a corpus (``corpora/<name>/``) and a cost matrix (a top-level
+file); the hive resolves both against the manifest and parses them with the
+shared formats, so what it verifies results with is exactly what the asset
+gateway serves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from keyforge_shared.asset_store import AssetMissing, is_safe_asset_path, read_asset
+from keyforge_shared.formats import (
+    CostEntry,
+    FormatError,
+    KeycodeTable,
+    parse_cost_matrix,
+    parse_keycodes,
+    parse_ngrams,
+)
+from keyforge_shared.keys import Keys
+
+KEYCODES_PATH = "keycodes.json"
+DEFAULT_COST_MATRIX = "cost_matrix.csv"
+
+
+@dataclass(frozen=True, slots=True)
+class Corpus:
+    name: str
+    unigrams: dict[str, int]
+    bigrams: dict[str, int]
+    trigrams: dict[str, int]
+
+
+def corpus_paths(name: str) -> tuple[str, str, str]:
+    """``corpora/<name>/{1,2,3}grams.csv``; FormatError for a name that is not one segment."""
+    paths = tuple(f"corpora/{name}/{n}grams.csv" for n in (1, 2, 3))
+    if "/" in name or not all(is_safe_asset_path(p) for p in paths):
+        raise FormatError(f"corpus name {name!r} is not a plain directory name")
+    return paths[0], paths[1], paths[2]
+
+
+def cost_matrix_path(name: str) -> str:
+    if "/" in name or not is_safe_asset_path(name) or not name.endswith(".csv"):
+        raise FormatError(f"cost matrix {name!r} is not a top-level .csv asset")
+    return name
+
+
+def job_asset_paths(corpus_name: str, cost_matrix: str = DEFAULT_COST_MATRIX) -> list[str]:
+    """Every manifest path a job's scoring depends on."""
+    return [*corpus_paths(corpus_name), cost_matrix_path(cost_matrix), KEYCODES_PATH]
+
+
+async def load_corpus(valkey: Redis, keys: Keys, name: str) -> Corpus:
+    """AssetMissing when the corpus is not published, FormatError when it does not parse."""
+    one, two, three = corpus_paths(name)
+    return Corpus(
+        name=name,
+        unigrams=parse_ngrams(await read_asset(valkey, keys, one), 1),
+        bigrams=parse_ngrams(await read_asset(valkey, keys, two), 2),
+        trigrams=parse_ngrams(await read_asset(valkey, keys, three), 3),
+    )
+
+
+async def load_cost_matrix(
+    valkey: Redis, keys: Keys, name: str = DEFAULT_COST_MATRIX
+) -> list[CostEntry]:
+    return parse_cost_matrix(await read_asset(valkey, keys, cost_matrix_path(name)))
+
+
+async def load_keycodes(valkey: Redis, keys: Keys) -> KeycodeTable:
+    return parse_keycodes(await read_asset(valkey, keys, KEYCODES_PATH))
+
+
+__all__ = [
+    "AssetMissing",
+    "Corpus",
+    "corpus_paths",
+    "cost_matrix_path",
+    "job_asset_paths",
+    "load_corpus",
+    "load_cost_matrix",
+    "load_keycodes",
+]
