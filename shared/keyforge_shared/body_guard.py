@@ -10,10 +10,6 @@ DEFAULT_BODY_LIMIT = 2 * 1024 * 1024
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 class RequestBodyGuard:
     """413 past ``limit`` bytes (declared or streamed), 415 for a body that is not JSON."""
 
@@ -49,28 +45,36 @@ class RequestBodyGuard:
         await self._stream_bounded(scope, receive, send)
 
     async def _stream_bounded(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Count a chunked body as it arrives; past the limit, answer 413 ourselves,
+        tell the route the client left, and swallow whatever it still tries to send."""
         received = 0
-        started = False
+        started = refused = False
 
         async def bounded_receive() -> Message:
-            nonlocal received
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise BodyTooLarge
+                if received > self.limit and not started:
+                    refused = True
+                    await self._refuse(scope, receive, send, 413)
+                    return {"type": "http.disconnect"}
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
             await self.app(scope, bounded_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await self._refuse(scope, receive, send, 413)
+        except Exception:
+            if not refused:
+                raise
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, status: int) -> None:
         if status == 413:

@@ -6,7 +6,6 @@ import logging
 import sys
 
 import uvicorn
-from fastapi import FastAPI
 
 # A SIGTERM lets in-flight requests finish for this long before the process exits.
 GRACEFUL_SHUTDOWN_S = 10
@@ -20,11 +19,19 @@ def configure_logging(level: str) -> None:
     )
 
 
-def serve(app: FastAPI, *, host: str, port: int, log_level: str) -> None:
-    config = uvicorn.Config(
-        app,
+def serve(factory: str, *, host: str, port: int, log_level: str, workers: int = 1) -> None:
+    """Serve the app that ``factory`` ("module:function") builds from the environment.
+
+    An import path rather than an app object, so ``workers > 1`` can build one
+    app per worker process.
+    """
+    # uvicorn exits with status 3 itself when a lifespan fails to start.
+    uvicorn.run(
+        factory,
+        factory=True,
         host=host,
         port=port,
+        workers=workers,
         log_level=log_level,
         log_config=None,  # keep our logging set-up
         access_log=False,
@@ -33,8 +40,3 @@ def serve(app: FastAPI, *, host: str, port: int, log_level: str) -> None:
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         lifespan="on",
     )
-    server = uvicorn.Server(config)
-    server.run()
-    if not server.started:
-        # The lifespan failed (a dependency never came up): say so with the exit code.
-        raise SystemExit(3)

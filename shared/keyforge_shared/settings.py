@@ -40,6 +40,7 @@ class ServiceSettings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", validation_alias="KEYFORGE_LOG_LEVEL"
     )
+    workers: int = Field(default=1, ge=1, le=64, validation_alias="KEYFORGE_WORKERS")
     connect_attempts: int = Field(default=20, ge=1, validation_alias="KEYFORGE_CONNECT_ATTEMPTS")
 
     @field_validator("valkey_prefix")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 import httpx
+from fastapi import FastAPI
 
 from keyforge_assetmgr.app import create_app
 from keyforge_assetmgr.config import AssetMgrSettings
@@ -34,8 +35,14 @@ def main() -> None:
         raise SystemExit(0 if check_alive(settings.listen_port) else 1)
     configure_logging(settings.log_level)
     serve(
-        create_app(settings),
+        "keyforge_assetmgr.main:app_from_env",
         host=settings.listen_host,
         port=settings.listen_port,
         log_level=settings.log_level,
+        workers=settings.workers,
     )
+
+
+def app_from_env() -> FastAPI:
+    """The app of one worker process (settings were validated by ``main`` already)."""
+    return create_app(load_settings(AssetMgrSettings, "keyforge-assetmgr"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fastapi import FastAPI
+
 from keyforge_assets.app import create_app
 from keyforge_assets.config import AssetsSettings
 from keyforge_shared.serve import configure_logging, serve
@@ -12,8 +14,14 @@ def main() -> None:
     settings = load_settings(AssetsSettings, "keyforge-assets")
     configure_logging(settings.log_level)
     serve(
-        create_app(settings),
+        "keyforge_assets.main:app_from_env",
         host=settings.listen_host,
         port=settings.listen_port,
         log_level=settings.log_level,
+        workers=settings.workers,
     )
+
+
+def app_from_env() -> FastAPI:
+    """The app of one worker process (settings were validated by ``main`` already)."""
+    return create_app(load_settings(AssetsSettings, "keyforge-assets"))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from fastapi import FastAPI
+
 from keyforge_hive.app import create_app
 from keyforge_hive.config import HiveSettings
 from keyforge_migrations import upgrade_to_head
@@ -30,8 +32,14 @@ def main() -> None:
         )
         raise SystemExit(1) from None
     serve(
-        create_app(settings),
+        "keyforge_hive.main:app_from_env",
         host=settings.listen_host,
         port=settings.listen_port,
         log_level=settings.log_level,
+        workers=settings.workers,
     )
+
+
+def app_from_env() -> FastAPI:
+    """The app of one worker process (settings were validated by ``main`` already)."""
+    return create_app(load_settings(HiveSettings, "keyforge-hive"))
