@@ -60,6 +60,10 @@ pinky are "weak"), "same hand" and key rows/columns from the geometry:
    (thumbs excluded), ``penalty_imbalance x max(0, max(L, R) -
    max_hand_imbalance x (L + R)) / corpus_scale``.
 
+A model is immutable once built and may be shared between threads (build it
+once per job and cache it); a ``LayoutState`` belongs to one thread, since a
+swap delta moves characters in it for a moment and puts them back.
+
 Determinism: all tables are float64 built by fixed elementwise arithmetic (no
 transcendental functions beyond the exactly rounded sqrt), and a full score is
 the exactly rounded ``math.fsum`` of its terms. ``swap_delta`` adds the

@@ -66,7 +66,7 @@ def build_model(
     scored_counts = np.concatenate([bigrams.counts, trigrams.counts[: len(scored_trigrams)]])
     scored_weight = scored_counts / w.corpus_scale
     mono = _monogram_costs(slots, w, charset)
-    return ScoringModel(
+    model = ScoringModel(
         weights=w,
         keycodes=keycodes,
         slots=slots,
@@ -86,6 +86,17 @@ def build_model(
         unigrams=[int(c) for c in charset.unigram_counts],
         corpus_characters=sum(corpus.unigrams.values()),
     )
+    _read_only(model, model.slots, model.charset, model.costs, model.scored, model.bigrams)
+    _read_only(model.trigrams, *model.char_grams)
+    return model
+
+
+def _read_only(*parts: object) -> None:
+    """One model serves many threads (the hive scores off its event loop): no table may change."""
+    for part in parts:
+        for value in vars(part).values():
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False
 
 
 def _monogram_costs(slots: Slots, weights: Weights, charset: CharSet) -> FloatArray:
