@@ -37,8 +37,8 @@ class ScoringModel:
     costs: GramCosts
     scored: Grams  # every bigram, then the top trigrams (``loader_trigram_limit``)
     scored_weight: FloatArray  # scored counts / corpus_scale
-    bigrams: Grams  # every bigram and trigram, for metrics
-    trigrams: Grams
+    bigrams: Grams  # every bigram of the corpus, for metrics
+    trigrams: Grams  # every trigram, most frequent first, for metrics
     mono: FloatArray  # (C, K + 2): weighted monogram cost of a character in a slot
     mono_rows: list[list[float]]  # the same as Python floats, for scalar-speed lookups
     char_grams: list[CharGrams]
