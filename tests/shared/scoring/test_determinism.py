@@ -42,6 +42,7 @@ def test_scoring_twice_gives_the_same_float() -> None:
 
 
 def test_a_fresh_process_gives_the_same_floats() -> None:
+    expected = expected_lines()  # skips first when the original data is absent
     done = subprocess.run(
         [sys.executable, "-c", FRESH_PROCESS],
         cwd=REPO,
@@ -50,7 +51,7 @@ def test_a_fresh_process_gives_the_same_floats() -> None:
         check=True,
         timeout=120,
     )
-    assert done.stdout.splitlines() == expected_lines()
+    assert done.stdout.splitlines() == expected
 
 
 def test_corpus_row_order_does_not_change_the_score() -> None:
