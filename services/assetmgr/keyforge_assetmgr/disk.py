@@ -1,8 +1,11 @@
 """The assets directory as assetmgr sees it: which files count, and reading one safely.
 
-A file is read only when it is settled (not modified for ``settle_s``, and
-unchanged across the read), so a file still being written is never
-published; its last valid version stays served until the writer is done.
+A file is read only when it is settled: no process we can see holds it open
+for writing (Linux ``/proc``), it has not been modified for ``settle_s``, and
+it is unchanged across the read. A file still being written is therefore not
+published, even by a writer that pauses longer than ``settle_s``; its last
+valid version stays served until the writer is done. (A writer in another
+container is invisible to ``/proc``: there the quiet period is the guard.)
 """
 
 from __future__ import annotations
@@ -74,6 +77,40 @@ def list_asset_files(root: Path, under: str = "") -> list[str]:
     return sorted(found)
 
 
+def open_for_writing(real_path: str) -> bool:
+    """Whether a process visible in ``/proc`` holds ``real_path`` open for writing."""
+    try:
+        pids = [entry.name for entry in os.scandir("/proc") if entry.name.isdigit()]
+    except OSError:
+        return False  # no /proc: fall back on the quiet period alone
+    for pid in pids:
+        fd_dir = f"/proc/{pid}/fd"
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue  # gone, or not ours to look at
+        for fd in fds:
+            try:
+                if os.readlink(f"{fd_dir}/{fd}") != real_path:
+                    continue
+            except OSError:
+                continue
+            if _opened_for_writing(f"/proc/{pid}/fdinfo/{fd}"):
+                return True
+    return False
+
+
+def _opened_for_writing(fdinfo: str) -> bool:
+    try:
+        with open(fdinfo, encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("flags:"):
+                    return int(line.split()[1], 8) & os.O_ACCMODE != os.O_RDONLY
+    except (OSError, ValueError):
+        return False
+    return False
+
+
 def _resolve_inside(root: Path, rel: str) -> Path:
     """The real file behind ``rel``; Refused when it (or a symlink on the way) leaves ``root``."""
     real_root = os.path.realpath(root)
@@ -102,6 +139,8 @@ def read_settled(root: Path, rel: str, *, max_bytes: int, settle_s: float) -> by
     age_s = time.time() - before.st_mtime_ns / 1e9
     if age_s < settle_s:
         raise Unsettled(settle_s - max(age_s, 0.0))
+    if open_for_writing(str(target)):
+        raise Unsettled(max(settle_s, 0.05))
     try:
         with open(target, "rb") as handle:
             data = handle.read(max_bytes + 1)

@@ -48,11 +48,11 @@ def requested_range(header: str, size: int) -> ByteRange | None:
         if last == 0 or size == 0:
             return UNSATISFIABLE
         return ByteRange(max(size - last, 0), size - 1)
-    end = size - 1 if last is None else last
-    if end < first:
-        return None
+    if last is not None and last < first:
+        return None  # syntactically invalid: ignore the header
     if first >= size:
         return UNSATISFIABLE
+    end = size - 1 if last is None else last
     return ByteRange(first, min(end, size - 1))
 
 

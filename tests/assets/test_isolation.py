@@ -1,0 +1,102 @@
+"""The gateway cannot write Valkey and never opens a file under the assets dir."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import NoPermissionError
+
+from keyforge_cli.processes import free_port
+from keyforge_shared.connect import connect_valkey
+from keyforge_shared.keys import Keys
+from tests.assetmgr.harness import manager_settings, running_manager, sha256_hex, write_file
+from tests.conftest import ValkeyFixture
+from tests.support import wait_until
+
+keys = Keys()
+
+
+async def test_gateway_credentials_answer_noperm_to_writes(
+    valkey: ValkeyFixture, valkey_admin: Redis
+) -> None:
+    gateway = await connect_valkey(valkey.url("assets"), client_name="test-assets", attempts=1)
+    try:
+        attempts = [
+            gateway.set(keys.asset_manifest(), b"x"),
+            gateway.delete(keys.asset_manifest()),
+            gateway.hset(keys.asset_manifest(), "a", "b"),
+            gateway.publish(f"{keys.prefix}asset:updates", b"x"),
+            gateway.flushdb(),
+            gateway.flushall(),
+            gateway.config_get("*"),
+            gateway.config_set("maxmemory", "1"),
+            gateway.execute_command("SET", keys.asset_epoch(), "x"),  # type: ignore[no-untyped-call]
+            gateway.eval("return 1", 0),
+        ]
+        for write in attempts:
+            with pytest.raises(NoPermissionError):
+                await write
+    finally:
+        await gateway.aclose()
+
+
+def gateway_process(valkey_url: str, port: int, cwd: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "KEYFORGE_VALKEY_URL": valkey_url,
+        "KEYFORGE_LISTEN_HOST": "127.0.0.1",
+        "KEYFORGE_LISTEN_PORT": str(port),
+        "KEYFORGE_CONNECT_ATTEMPTS": "5",
+    }
+    return subprocess.Popen([sys.executable, "-m", "keyforge_assets"], env=env, cwd=cwd)
+
+
+def open_paths(pid: int) -> list[str]:
+    fd_dir = Path(f"/proc/{pid}/fd")
+    paths = []
+    for fd in fd_dir.iterdir():
+        try:
+            paths.append(os.readlink(fd))
+        except FileNotFoundError:
+            continue  # closed while we looked
+    return paths
+
+
+async def test_gateway_process_opens_nothing_under_the_assets_dir(
+    valkey: ValkeyFixture, valkey_admin: Redis, tmp_path: Path
+) -> None:
+    assets = tmp_path / "assets"
+    payload = os.urandom(300_000)
+    write_file(assets / "corpora" / "x" / "words.txt", payload)
+    settings = manager_settings(valkey_url=valkey.url("assetmgr"), assets_dir=assets)
+    port = free_port()
+    async with running_manager(settings):
+        process = gateway_process(valkey.url("assets"), port, cwd=tmp_path)
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+
+                async def served() -> bool:
+                    try:
+                        response = await client.get("/data/corpora/x/words.txt")
+                    except httpx.TransportError:
+                        return False
+                    return response.status_code == 200
+
+                await wait_until(served, timeout_s=30, interval_s=0.1)
+                for _ in range(5):
+                    response = await client.get("/corpora/x/words.txt")
+                    assert sha256_hex(response.content) == sha256_hex(payload)
+                    seen = open_paths(process.pid)
+                    assert seen, "expected at least the standard streams"
+                    assert not [p for p in seen if p.startswith(str(assets))], seen
+                    await asyncio.sleep(0.05)
+        finally:
+            process.terminate()
+            await asyncio.to_thread(process.wait, 15)
