@@ -7,21 +7,40 @@ import contextlib
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
+from starlette.types import Receive, Scope, Send
 
 from keyforge_assets.blob_cache import BlobCache
 from keyforge_assets.config import AssetsSettings
 from keyforge_assets.gateway import Gateway, gateway_of
 from keyforge_assets.manifest_cache import ManifestCache
-from keyforge_assets.serving import AssetRoutes
+from keyforge_assets.serving import FRAMEWORK_PATHS, answer_asset_request
 from keyforge_shared.connect import connect_valkey
-from keyforge_shared.errors import DependencyDown, install_error_handlers
+from keyforge_shared.errors import ContainUnexpectedErrors, DependencyDown, install_error_handlers
 from keyforge_shared.health import HealthCheck, health_router, valkey_check
 from keyforge_shared.keys import Keys
 from keyforge_shared.loops import stop_tasks
+
+
+class GatewayApp(FastAPI):
+    """FastAPI for ``/manifest`` and the probes; every other path goes to the asset handler."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._assets = ContainUnexpectedErrors(self._answer_asset)
+
+    async def _answer_asset(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await answer_asset_request(self.state.gateway, scope, receive, send)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in FRAMEWORK_PATHS:
+            await self._assets(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 def _health_checks(request: Request) -> dict[str, HealthCheck]:
@@ -67,10 +86,9 @@ def create_app(settings: AssetsSettings) -> FastAPI:
             await valkey.aclose()
 
     # No docs routes: every other path may name an asset.
-    app = FastAPI(
+    app = GatewayApp(
         title="KeyForge assets", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
-    app.add_middleware(AssetRoutes)
     install_error_handlers(app)
     app.include_router(health_router(_health_checks))
     app.add_api_route("/manifest", manifest, methods=["GET"], response_model=None)
