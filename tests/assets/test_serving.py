@@ -41,6 +41,7 @@ async def gateway(
         running_gateway(valkey.url("assets"), KEYFORGE_ASSETS_CACHE_ITEM_BYTES=100_000) as client,
     ):
         await wait_for_sha(client, "blobs/big.bin", sha256_hex(BIG))
+        await wait_for_sha(client, "weights/w.json", sha256_hex(WEIGHTS))
         yield client
 
 
