@@ -1,16 +1,16 @@
 """Asset gateway throughput next to bare static-file servers serving the same bytes from disk.
 
-    .venv/bin/python -m bench.assets [--seconds 3] [--connections 16]
+    .venv/bin/python -m bench.assets [--seconds 3] [--connections 16] [--load auto|wrk|python]
 
 Apache is not installed here, so the baselines are (a) Starlette's
 ``StaticFiles`` under the same uvicorn set-up as the gateway (one process,
 httptools, uvloop), reading the files from disk on every request, and (b)
 Python's ``http.server`` (threading). Everything runs on 127.0.0.1: a private
-Valkey, assetmgr publishing a temp dir, the gateway, the baselines. The load
-generator is this process: keep-alive connections sending one request at a
-time and reading each answer whole, for a bounded time per measurement.
-Ratios come from one run, side by side; other work on the machine moves all
-numbers, which is why only the ratios mean much.
+Valkey, assetmgr publishing a temp dir, the gateway, the baselines. Load comes
+from ``wrk`` when it is installed (``apt-get install wrk``), else from this
+process (``bench.asset_load``), bounded in time per measurement. Ratios come
+from one run, side by side; other work on the machine moves all numbers,
+which is why only the ratios mean much.
 """
 
 from __future__ import annotations
@@ -25,12 +25,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
+from bench.asset_load import Load, measure
 from keyforge_cli.embedded import VALKEY_USERS, ValkeyServer, render_valkey_acl
 from keyforge_cli.private_files import write_private
 from keyforge_cli.processes import free_port, spawn, stop_process, wait_for_port
@@ -38,85 +37,6 @@ from keyforge_shared.keys import DEFAULT_PREFIX
 
 REPO = Path(__file__).resolve().parents[1]
 SIZES = {"64 KiB": 64 * 1024, "1 MiB": 1024 * 1024}
-
-
-@dataclass
-class Tally:
-    requests: int = 0
-    body_bytes: int = 0
-    statuses: Counter[int] = field(default_factory=Counter)
-
-
-async def one_connection(port: int, request: bytes, deadline: float, tally: Tally) -> None:
-    """Requests one after another; reconnects when the server closes (http.server does)."""
-    loop = asyncio.get_running_loop()
-    while loop.time() < deadline:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            while loop.time() < deadline:
-                writer.write(request)
-                head = (await reader.readuntil(b"\r\n\r\n")).lower()
-                start = head.find(b"\r\ncontent-length:")
-                end = head.find(b"\r\n", start + 2)
-                length = int(head[start + 17 : end]) if start >= 0 else 0
-                await reader.readexactly(length)
-                tally.requests += 1
-                tally.body_bytes += length
-                tally.statuses[int(head[9:12])] += 1
-        except (asyncio.IncompleteReadError, ConnectionResetError):
-            continue
-        finally:
-            writer.close()
-
-
-@dataclass(frozen=True)
-class Load:
-    tool: str  # "wrk" or "python"
-    seconds: float
-    connections: int
-
-
-async def measure(load: Load, port: int, path: str, extra: str = "") -> tuple[float, float, Tally]:
-    """(requests/s, MB/s, tally) over ``load.seconds`` of keep-alive request loops."""
-    seconds, connections = load.seconds, load.connections
-    if load.tool == "wrk":
-        return await measure_with_wrk(port, path, seconds, connections, extra)
-    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}\r\n".encode()
-    tally = Tally()
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    deadline = started + seconds
-    await asyncio.gather(
-        *(one_connection(port, request, deadline, tally) for _ in range(connections))
-    )
-    elapsed = loop.time() - started
-    return tally.requests / elapsed, tally.body_bytes / elapsed / 1e6, tally
-
-
-async def measure_with_wrk(
-    port: int, path: str, seconds: float, connections: int, extra: str
-) -> tuple[float, float, Tally]:
-    """The same with ``wrk`` (one thread, so the server under test keeps the other core)."""
-    duration = max(1, round(seconds))  # wrk takes whole seconds
-    argv = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", f"http://127.0.0.1:{port}{path}"]
-    if extra:
-        argv += ["-H", extra.strip()]
-    done = await asyncio.to_thread(
-        subprocess.run, argv, capture_output=True, text=True, check=True, timeout=seconds + 30
-    )
-    report = done.stdout
-    rate = float(report.split("Requests/sec:")[1].split()[0])
-    requests = int(report.split(" requests in ")[0].split()[-1])
-    tally = Tally(requests=requests)
-    failed = (
-        int(report.split("Non-2xx or 3xx responses:")[1].split()[0]) if "Non-2xx" in report else 0
-    )
-    status = 304 if "If-None-Match" in extra else 200
-    tally.statuses[status] = requests - failed
-    if failed:
-        tally.statuses[0] = failed
-    length = int(path.rsplit("/", 1)[1].split(".", maxsplit=1)[0]) if status == 200 else 0
-    return rate, rate * length / 1e6, tally
 
 
 def serve_static(directory: Path, port: int) -> None:
