@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from redis.asyncio import Redis
 
 from keyforge_shared.events import events_after
@@ -29,7 +30,7 @@ async def asset_events(valkey_admin: Redis) -> list[dict[str, object]]:
 
 
 async def test_boot_publishes_edits_deletes_and_keeps_last_valid(
-    valkey: ValkeyFixture, valkey_admin: Redis, tmp_path: Path
+    valkey: ValkeyFixture, valkey_admin: Redis, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     write_file(tmp_path / "weights" / "w.json", WEIGHTS)
     write_file(tmp_path / "notes.txt", b"hello")
@@ -62,3 +63,6 @@ async def test_boot_publishes_edits_deletes_and_keeps_last_valid(
     assert invalid[0]["path"] == "weights/w.json"
     assert invalid[0]["served_sha256"] == sha256_hex(edited)
     assert "invalid JSON" in str(invalid[0]["error"])
+    refusals = [r for r in caplog.records if "weights/w.json refused" in r.getMessage()]
+    assert refusals
+    assert refusals[0].levelname == "WARNING"
