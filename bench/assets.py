@@ -28,6 +28,10 @@ import time
 from pathlib import Path
 
 import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
 
 from bench.asset_load import Load, measure
 from keyforge_cli.embedded import VALKEY_USERS, ValkeyServer, render_valkey_acl
@@ -39,15 +43,24 @@ REPO = Path(__file__).resolve().parents[1]
 SIZES = {"64 KiB": 64 * 1024, "1 MiB": 1024 * 1024}
 
 
-def serve_static(directory: Path, port: int) -> None:
-    """Baseline (a): StaticFiles under uvicorn configured as the gateway is."""
-    import uvicorn  # noqa: PLC0415
-    from starlette.applications import Starlette  # noqa: PLC0415
-    from starlette.routing import Mount  # noqa: PLC0415
-    from starlette.staticfiles import StaticFiles  # noqa: PLC0415
+def static_app() -> Starlette:
+    """Baseline (a), one per worker: StaticFiles over the directory named in the environment."""
+    directory = os.environ["KF_BENCH_STATIC_DIR"]
+    return Starlette(routes=[Mount("/", StaticFiles(directory=directory))])
 
-    app = Starlette(routes=[Mount("/", StaticFiles(directory=directory))])
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+def serve_static(directory: Path, port: int, workers: int) -> None:
+    """Baseline (a) under uvicorn configured as the gateway is (``keyforge_shared.serve``)."""
+    os.environ["KF_BENCH_STATIC_DIR"] = str(directory)
+    uvicorn.run(
+        "bench.assets:static_app",
+        factory=True,
+        host="127.0.0.1",
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 def start(argv: list[str], env: dict[str, str], log: Path, port: int) -> subprocess.Popen[bytes]:
@@ -66,115 +79,123 @@ async def wait_published(base: str, paths: list[str]) -> None:
     raise SystemExit("assetmgr did not publish the bench files within 30 s")
 
 
-async def run(load: Load, work: Path) -> None:
+def start_servers(
+    work: Path, valkey_urls: dict[str, str], workers: int
+) -> tuple[dict[str, int], list[subprocess.Popen[bytes]]]:
+    """assetmgr, the gateway and both baselines, each on a free loopback port."""
+    ports = {name: free_port() for name in ("assetmgr", "gateway", "static", "http.server")}
+    common = {"KEYFORGE_LISTEN_HOST": "127.0.0.1", "KEYFORGE_LOG_LEVEL": "warning"}
+    assets = str(work / "assets")
+    py = sys.executable
+    commands: dict[str, tuple[list[str], dict[str, str]]] = {
+        "assetmgr": (
+            [py, "-m", "keyforge_assetmgr"],
+            {
+                **common,
+                "KEYFORGE_VALKEY_URL": valkey_urls["assetmgr"],
+                "KEYFORGE_ASSETS_DIR": assets,
+                "KEYFORGE_LISTEN_PORT": str(ports["assetmgr"]),
+            },
+        ),
+        "gateway": (
+            [py, "-m", "keyforge_assets"],
+            {
+                **common,
+                "KEYFORGE_VALKEY_URL": valkey_urls["assets"],
+                "KEYFORGE_LISTEN_PORT": str(ports["gateway"]),
+                "KEYFORGE_WORKERS": str(workers),
+            },
+        ),
+        "static": (
+            [
+                py,
+                "-m",
+                "bench.assets",
+                "--serve-static",
+                assets,
+                "--port",
+                str(ports["static"]),
+                "--workers",
+                str(workers),
+            ],
+            {},
+        ),
+        "http.server": (
+            [
+                py,
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+                assets,
+                str(ports["http.server"]),
+            ],
+            {},
+        ),
+    }
+    processes = []
+    try:
+        for name, (argv, env) in commands.items():
+            processes.append(start(argv, env, work / f"{name}.log", ports[name]))
+    except BaseException:
+        for process in reversed(processes):
+            stop_process(process, grace_s=10)
+        raise
+    return ports, processes
+
+
+async def compare(load: Load, ports: dict[str, int], etag_64k: str) -> None:
+    print(f"{'size':>7}  {'server':<22} {'req/s':>9} {'MB/s':>8}  gateway/this")
+    for label, size in SIZES.items():
+        rows = {
+            "gateway": (ports["gateway"], f"/data/bench/{size}.bin"),
+            "StaticFiles (uvicorn)": (ports["static"], f"/bench/{size}.bin"),
+            "http.server": (ports["http.server"], f"/bench/{size}.bin"),
+        }
+        results = {}
+        for name, (port, path) in rows.items():
+            await measure(Load("python", 0.3, load.connections), port, path)  # warm up
+            results[name] = await measure(load, port, path)
+        gateway_rate = results["gateway"][0]
+        for name, (rate, mbps, tally) in results.items():
+            assert set(tally.statuses) == {200}, (name, tally.statuses)
+            ratio = "" if name == "gateway" else f"{gateway_rate / rate:10.2f}x"
+            print(f"{label:>7}  {name:<22} {rate:9.0f} {mbps:8.1f}  {ratio}")
+    header = f'If-None-Match: "{etag_64k}"\r\n'
+    rate, _, tally = await measure(load, ports["gateway"], "/data/bench/65536.bin", header)
+    assert set(tally.statuses) == {304}, tally.statuses
+    print(f"{'304':>7}  {'gateway If-None-Match':<22} {rate:9.0f}")
+
+
+async def run(load: Load, work: Path, workers: int) -> None:
     assets = work / "assets" / "bench"
     assets.mkdir(parents=True)
     etags = {}
-    for label, size in SIZES.items():
+    for size in SIZES.values():
         data = os.urandom(size)
         (assets / f"{size}.bin").write_bytes(data)
-        etags[label] = hashlib.sha256(data).hexdigest()
+        etags[size] = hashlib.sha256(data).hexdigest()
     passwords = {user: secrets.token_urlsafe(16) for user in VALKEY_USERS}
     write_private(work / "users.acl", render_valkey_acl(passwords, DEFAULT_PREFIX))
     valkey = ValkeyServer(free_port(), work / "valkey", work / "users.acl")
     valkey.start()
-    processes: list[subprocess.Popen[bytes]] = []
     try:
-        ports = {name: free_port() for name in ("assetmgr", "gateway", "static", "http.server")}
-        common = {"KEYFORGE_LISTEN_HOST": "127.0.0.1", "KEYFORGE_LOG_LEVEL": "warning"}
-
-        def url(user: str) -> str:
-            return valkey.url(user, passwords[user])
-
-        manager_env = {
-            **common,
-            "KEYFORGE_VALKEY_URL": url("assetmgr"),
-            "KEYFORGE_ASSETS_DIR": str(work / "assets"),
-            "KEYFORGE_LISTEN_PORT": str(ports["assetmgr"]),
-        }
-        gateway_env = {
-            **common,
-            "KEYFORGE_VALKEY_URL": url("assets"),
-            "KEYFORGE_LISTEN_PORT": str(ports["gateway"]),
-        }
-        py = sys.executable
-        processes.append(
-            start(
-                [py, "-m", "keyforge_assetmgr"],
-                manager_env,
-                work / "assetmgr.log",
-                ports["assetmgr"],
+        urls = {user: valkey.url(user, pw) for user, pw in passwords.items()}
+        ports, processes = start_servers(work, urls, workers)
+        try:
+            await wait_published(
+                f"http://127.0.0.1:{ports['gateway']}", [f"bench/{s}.bin" for s in SIZES.values()]
             )
-        )
-        processes.append(
-            start(
-                [py, "-m", "keyforge_assets"], gateway_env, work / "gateway.log", ports["gateway"]
+            print(
+                f"load: {load.tool}, {load.seconds:.0f} s per row, {load.connections} keep-alive"
+                f" connections; gateway and StaticFiles with {workers} uvicorn worker(s)"
             )
-        )
-        processes.append(
-            start(
-                [
-                    py,
-                    "-m",
-                    "bench.assets",
-                    "--serve-static",
-                    str(work / "assets"),
-                    "--port",
-                    str(ports["static"]),
-                ],
-                {},
-                work / "static.log",
-                ports["static"],
-            )
-        )
-        processes.append(
-            start(
-                [
-                    py,
-                    "-m",
-                    "http.server",
-                    "--bind",
-                    "127.0.0.1",
-                    "--directory",
-                    str(work / "assets"),
-                    str(ports["http.server"]),
-                ],
-                {},
-                work / "http.server.log",
-                ports["http.server"],
-            )
-        )
-        await wait_published(
-            f"http://127.0.0.1:{ports['gateway']}", [f"bench/{s}.bin" for s in SIZES.values()]
-        )
-        print(
-            f"load: {load.tool}, {load.seconds:.0f} s per row, {load.connections} keep-alive"
-            " connections; every server is one process"
-        )
-        print(f"{'size':>7}  {'server':<22} {'req/s':>9} {'MB/s':>8}  gateway/this")
-        for label, size in SIZES.items():
-            rows = {
-                "gateway": (ports["gateway"], f"/data/bench/{size}.bin"),
-                "StaticFiles (uvicorn)": (ports["static"], f"/bench/{size}.bin"),
-                "http.server": (ports["http.server"], f"/bench/{size}.bin"),
-            }
-            results = {}
-            for name, (port, path) in rows.items():
-                warm_up = Load("python", 0.3, load.connections)
-                await measure(warm_up, port, path)  # fills caches, opens files once
-                results[name] = await measure(load, port, path)
-            gateway_rate = results["gateway"][0]
-            for name, (rate, mbps, tally) in results.items():
-                assert set(tally.statuses) == {200}, (name, tally.statuses)
-                ratio = "" if name == "gateway" else f"{gateway_rate / rate:10.2f}x"
-                print(f"{label:>7}  {name:<22} {rate:9.0f} {mbps:8.1f}  {ratio}")
-        etag = f'If-None-Match: "{etags["64 KiB"]}"\r\n'
-        rate, _, tally = await measure(load, ports["gateway"], "/data/bench/65536.bin", etag)
-        assert set(tally.statuses) == {304}, tally.statuses
-        print(f"{'304':>7}  {'gateway If-None-Match':<22} {rate:9.0f}")
+            await compare(load, ports, etags[64 * 1024])
+        finally:
+            for process in reversed(processes):
+                stop_process(process, grace_s=10)
     finally:
-        for process in reversed(processes):
-            stop_process(process, grace_s=10)
         valkey.stop()
 
 
@@ -190,16 +211,19 @@ def main() -> None:
     )
     parser.add_argument("--serve-static", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="uvicorn workers for the gateway and StaticFiles"
+    )
     args = parser.parse_args()
     if args.serve_static is not None:
-        serve_static(args.serve_static, args.port)
+        serve_static(args.serve_static, args.port, args.workers)
         return
-    if not 0 < args.seconds <= 60 or not 0 < args.connections <= 256:
-        raise SystemExit("--seconds must be in (0, 60], --connections in (0, 256]")
+    if not 0 < args.seconds <= 60 or not 0 < args.connections <= 256 or not 0 < args.workers <= 8:
+        raise SystemExit("--seconds in (0, 60], --connections in (0, 256], --workers in (0, 8]")
     with tempfile.TemporaryDirectory(prefix="kf-bench-") as work:
         started = time.perf_counter()
         tool = args.load if args.load != "auto" else ("wrk" if shutil.which("wrk") else "python")
-        asyncio.run(run(Load(tool, args.seconds, args.connections), Path(work)))
+        asyncio.run(run(Load(tool, args.seconds, args.connections), Path(work), args.workers))
         print(f"done in {time.perf_counter() - started:.0f} s")
 
 
