@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks: each prints ratios measured in one run on this machine."""

@@ -15,11 +15,9 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from keyforge_cli.embedded import VALKEY_USERS, PostgresServer, ValkeyServer, render_valkey_acl
-from keyforge_cli.private_files import write_private
+from keyforge_cli.embedded import PostgresServer, ValkeyServer, start_valkey_with_users
 from keyforge_cli.processes import free_port
 from keyforge_migrations import upgrade_to_head
-from keyforge_shared.keys import DEFAULT_PREFIX
 
 TEMPLATE_DB = "kf_template"
 
@@ -35,12 +33,7 @@ class ValkeyFixture:
 
 def start_valkey(workdir: Path, port: int | None = None) -> ValkeyFixture:
     """A real valkey-server with the fleet's ACL users and fresh passwords."""
-    passwords = {user: secrets.token_urlsafe(16) for user in VALKEY_USERS}
-    acl_file = workdir / "users.acl"
-    write_private(acl_file, render_valkey_acl(passwords, DEFAULT_PREFIX))
-    server = ValkeyServer(port or free_port(), workdir, acl_file)
-    server.start()
-    return ValkeyFixture(server, passwords)
+    return ValkeyFixture(*start_valkey_with_users(workdir, port or free_port()))
 
 
 @pytest.fixture(scope="session")

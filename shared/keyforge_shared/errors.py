@@ -7,7 +7,7 @@ plus optional extra fields (``expected_score``, health ``checks``...).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -93,12 +93,19 @@ def _code_for_status(status_code: int) -> str:
         return "error"
 
 
-def _describe_validation(exc: RequestValidationError) -> str:
-    problems = []
-    for err in exc.errors()[:5]:
-        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-        problems.append(f"{where}: {err.get('msg', 'invalid')}")
-    return "; ".join(problems) or "request does not match the schema"
+def validation_error_response(errors: Sequence[Mapping[str, Any]]) -> JSONResponse:
+    """The 422 envelope: the first few problems in ``detail``, every field in ``fields``."""
+
+    def where(err: Mapping[str, Any]) -> str:
+        return ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+
+    problems = [f"{where(err)}: {err.get('msg', 'invalid')}" for err in errors[:5]]
+    return error_response(
+        422,
+        "validation_error",
+        "; ".join(problems) or "request does not match the schema",
+        extra={"fields": sorted({where(err) for err in errors})},
+    )
 
 
 async def _on_keyforge_error(_: Request, exc: Exception) -> JSONResponse:
@@ -110,12 +117,7 @@ async def _on_keyforge_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    fields = sorted(
-        {".".join(str(p) for p in e.get("loc", ()) if p != "body") for e in exc.errors()}
-    )
-    return error_response(
-        422, "validation_error", _describe_validation(exc), extra={"fields": fields}
-    )
+    return validation_error_response(exc.errors())
 
 
 async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:

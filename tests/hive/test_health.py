@@ -9,6 +9,7 @@ import httpx
 from keyforge_cli.embedded import PostgresServer
 from keyforge_cli.processes import free_port
 from keyforge_hive.app import create_app
+from keyforge_migrations import upgrade_to_head
 from tests.conftest import start_valkey
 from tests.support import hive_settings, serve_app, wait_until
 
@@ -48,6 +49,7 @@ async def test_health_names_postgres_while_it_is_down_and_recovers(tmp_path: Pat
     postgres = PostgresServer(free_port(), tmp_path / "pg", secrets.token_urlsafe(12))
     postgres.start()
     await asyncio.to_thread(postgres.ensure_database)
+    await asyncio.to_thread(upgrade_to_head, postgres.dsn())
     valkey = start_valkey(tmp_path / "vk")
     try:
         settings = hive_settings(database_url=postgres.dsn(), valkey_url=valkey.url("hive"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import secrets
 import signal
 import subprocess
 import tempfile
@@ -21,7 +22,9 @@ from string import Template
 
 import asyncpg
 
+from keyforge_cli.private_files import write_private
 from keyforge_cli.processes import spawn, stop_process, wait_for_port
+from keyforge_shared.keys import DEFAULT_PREFIX
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 VALKEY_CONF = REPO_ROOT / "infra" / "valkey" / "valkey.conf"
@@ -223,3 +226,13 @@ class PostgresServer:
             # SIGINT is PostgreSQL's "fast" shutdown: roll back and exit cleanly,
             # without waiting for clients to disconnect (SIGTERM would).
             stop_process(self.process, sig=signal.SIGINT, grace_s=20)
+
+
+def start_valkey_with_users(workdir: Path, port: int) -> tuple[ValkeyServer, dict[str, str]]:
+    """A Valkey with the fleet's ACL users, each with a fresh random password."""
+    passwords = {user: secrets.token_urlsafe(16) for user in VALKEY_USERS}
+    acl_file = workdir / "users.acl"
+    write_private(acl_file, render_valkey_acl(passwords, DEFAULT_PREFIX))
+    server = ValkeyServer(port, workdir, acl_file)
+    server.start()
+    return server, passwords

@@ -6,14 +6,18 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 from starlette.routing import Route
 
 from keyforge_hive.auth import Authenticator
 from keyforge_hive.cluster_stats import StatsCache
 from keyforge_hive.config import HiveSettings
 from keyforge_hive.fanout import EventFanout
+from keyforge_hive.heartbeat_endpoint import PATH as HEARTBEAT_PATH
+from keyforge_hive.heartbeat_endpoint import HeartbeatEndpoint, document_heartbeat
 from keyforge_hive.heartbeats import HeartbeatBatcher
 from keyforge_hive.last_seen import LastSeenFlusher
 from keyforge_hive.node_status import NodeStatusTracker
@@ -26,6 +30,7 @@ from keyforge_shared.errors import install_error_handlers
 from keyforge_shared.health import HealthCheck, health_router, postgres_check, valkey_check
 from keyforge_shared.keys import Keys
 from keyforge_shared.loops import run_every, stop_tasks
+from keyforge_shared.routing import mount_routers
 from keyforge_shared.runtime_settings import load_runtime_settings
 
 MONITOR_TICK_S = 1.0
@@ -90,6 +95,7 @@ def _start_loops(hive: Hive) -> list[asyncio.Task[None]]:
         hive.runtime.current = await load_runtime_settings(hive.pool, actor="hive")
 
     loops = {
+        "heartbeat-flusher": hive.heartbeats.run(),
         "event-fanout": hive.fanout.run(),
         "node-monitor": run_every("node-monitor", lambda: MONITOR_TICK_S, hive.node_status.tick),
         "last-seen-flusher": run_every(
@@ -113,7 +119,6 @@ def create_app(settings: HiveSettings) -> FastAPI:
                 yield
             finally:
                 await stop_tasks(tasks)
-                await hive.heartbeats.drain()
                 await hive.announcer.drain()
                 await hive.last_seen.flush(everything=True)
 
@@ -121,8 +126,16 @@ def create_app(settings: HiveSettings) -> FastAPI:
     app.state.authenticator = Authenticator.from_settings(settings)
     app.add_middleware(RequestBodyGuard, limit=settings.body_limit_bytes)
     install_error_handlers(app)
-    app.include_router(health_router(_health_checks))
-    app.include_router(nodes.router)
-    app.include_router(cluster.router)
+    app.router.routes.append(Route(HEARTBEAT_PATH, HeartbeatEndpoint(), methods=["POST"]))
+    mount_routers(app, nodes.router, health_router(_health_checks), cluster.router)
     app.router.routes.append(Route("/events", EventStream(), methods=["GET"]))
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_heartbeat(
+                get_openapi(title=app.title, version=app.version, routes=app.routes)
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

@@ -17,12 +17,14 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from pydantic import SecretStr
+from starlette.types import Scope
 
 from keyforge_hive.config import HiveSettings
 from keyforge_shared.errors import Forbidden, Unauthorized
 
-NODE_HEADER = "x-keyforge-secret"
-ADMIN_HEADER = "x-keyforge-admin"
+NODE_HEADER = b"x-keyforge-secret"
+ADMIN_HEADER = b"x-keyforge-admin"
+NODE_AUTH_REQUIRED = "a valid X-Keyforge-Secret header is required"
 
 
 class Role(StrEnum):
@@ -47,16 +49,15 @@ class Authenticator:
         )
 
     @staticmethod
-    def _matches(presented: str | None, candidates: tuple[bytes, ...]) -> bool:
+    def _matches(presented: bytes | None, candidates: tuple[bytes, ...]) -> bool:
         if not presented:
             return False
-        given = presented.encode()
         matched = False
         for candidate in candidates:
-            matched |= hmac.compare_digest(given, candidate)
+            matched |= hmac.compare_digest(presented, candidate)
         return matched
 
-    def role_of(self, node_header: str | None, admin_header: str | None) -> Role | None:
+    def role_of(self, node_header: bytes | None, admin_header: bytes | None) -> Role | None:
         """The strongest role the presented headers prove, if any."""
         if self._matches(admin_header, self.admin_secrets) or self._matches(
             node_header, self.admin_secrets
@@ -69,22 +70,35 @@ class Authenticator:
         return None
 
 
-def _authenticator(request: Request) -> Authenticator:
-    auth: Authenticator = request.app.state.authenticator
-    return auth
+def role_of_scope(scope: Scope) -> Role | None:
+    """The role a request's headers prove, read from the raw ASGI scope.
+
+    Raw headers: building a Headers object costs more than the comparisons.
+    """
+    node = admin = None
+    for name, value in scope["headers"]:
+        if name == NODE_HEADER:
+            node = value
+        elif name == ADMIN_HEADER:
+            admin = value
+    auth: Authenticator = scope["app"].state.authenticator
+    return auth.role_of(node, admin)
 
 
-def require_node(request: Request) -> Role:
-    headers = request.headers
-    role = _authenticator(request).role_of(headers.get(NODE_HEADER), headers.get(ADMIN_HEADER))
+def _role(request: Request) -> Role | None:
+    return role_of_scope(request.scope)
+
+
+# Dependencies are async on purpose: FastAPI runs plain-def ones in a thread pool.
+async def require_node(request: Request) -> Role:
+    role = _role(request)
     if role is None:
-        raise Unauthorized("a valid X-Keyforge-Secret header is required", code="unauthorized")
+        raise Unauthorized(NODE_AUTH_REQUIRED, code="unauthorized")
     return role
 
 
-def require_admin(request: Request) -> Role:
-    headers = request.headers
-    role = _authenticator(request).role_of(headers.get(NODE_HEADER), headers.get(ADMIN_HEADER))
+async def require_admin(request: Request) -> Role:
+    role = _role(request)
     if role is Role.ADMIN:
         return role
     if role is Role.NODE:

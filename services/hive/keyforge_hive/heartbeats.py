@@ -1,11 +1,13 @@
 """``update_heartbeat``: coalesce concurrent heartbeats into one atomic Valkey script call.
 
-Every heartbeat arriving in the same event-loop turn joins one batch; the
-batch runs as one Lua script (one round trip) that, per node, checks the node
-is registered, stores its telemetry with the TTL, moves it up in the live
-index and derives its status. Each request is answered only after the script
-that stored its heartbeat returned: nothing is acknowledged that is not in
-Valkey. A failure fails every heartbeat of the batch (503; the node retries).
+Heartbeats queue up while the previous batch is on its way to Valkey, and
+leave together as one Lua script call (one round trip) that, per node, checks
+the node is registered, stores its telemetry with the TTL, moves it up in the
+live index and derives its status. Batches therefore grow with load by
+themselves, with no timer adding latency when the fleet is quiet. Each request
+is answered only after the script that stored its heartbeat returned: nothing
+is acknowledged that is not in Valkey. A failure fails every heartbeat of its
+batch (503; the node retries).
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from redis.asyncio import Redis
 from keyforge_shared.keys import Keys
 
 MAX_BATCH = 512
+# Batches in flight at once: one filling while one is on the wire keeps Valkey
+# busy without letting batches shrink to single heartbeats.
+FLUSHERS = 2
 
 # KEYS: registry, live index, status, drained set, then one telemetry key per beat.
 # ARGV: ttl seconds, then node id and telemetry per beat.
@@ -79,28 +84,36 @@ class HeartbeatBatcher:
     ttl_s: Callable[[], int]
     on_stored: StoredCallback
     _pending: list[_Beat] = field(default_factory=list)
-    _scheduled: bool = False
-    _flushes: set[asyncio.Task[None]] = field(default_factory=set)
+    _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self._script = self.valkey.register_script(HEARTBEAT_SCRIPT)
 
     async def update_heartbeat(self, node_id: str, telemetry: bytes) -> BeatOutcome:
-        loop = asyncio.get_running_loop()
-        beat = _Beat(node_id, telemetry, loop.create_future())
+        beat = _Beat(node_id, telemetry, asyncio.get_running_loop().create_future())
         self._pending.append(beat)
-        if not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._start_flush)
+        self._wakeup.set()
         return await beat.done
 
-    def _start_flush(self) -> None:
-        self._scheduled = False
-        pending, self._pending = self._pending, []
-        for start in range(0, len(pending), MAX_BATCH):
-            task = asyncio.create_task(self._flush(pending[start : start + MAX_BATCH]))
-            self._flushes.add(task)
-            task.add_done_callback(self._flushes.discard)
+    async def run(self) -> None:
+        """The flushers; run as a background task for the app's lifetime."""
+        await asyncio.gather(*(self._flusher() for _ in range(FLUSHERS)))
+
+    async def _flusher(self) -> None:
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                while self._pending:
+                    batch = self._pending[:MAX_BATCH]
+                    del self._pending[:MAX_BATCH]
+                    await self._flush(batch)
+        finally:
+            # Stopping: whoever still waits gets an answer (a 503), not a hang.
+            for beat in self._pending:
+                if not beat.done.done():
+                    beat.done.set_exception(ConnectionError("hive is shutting down"))
+            self._pending.clear()
 
     async def _flush(self, batch: list[_Beat]) -> None:
         keys = [
@@ -133,8 +146,3 @@ class HeartbeatBatcher:
             if not beat.done.done():
                 beat.done.set_result(outcome)
         self.on_stored(stored, int(now_ms))
-
-    async def drain(self) -> None:
-        """Wait for batches in flight (shutdown)."""
-        if self._flushes:
-            await asyncio.gather(*self._flushes, return_exceptions=True)

@@ -86,4 +86,9 @@ def hive_of(request: Request) -> Hive:
     return hive
 
 
-HiveDep = Annotated[Hive, Depends(hive_of)]
+async def _hive_dependency(request: Request) -> Hive:
+    # async on purpose: FastAPI runs plain-def dependencies in a thread pool.
+    return hive_of(request)
+
+
+HiveDep = Annotated[Hive, Depends(_hive_dependency)]

@@ -6,11 +6,8 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
-from fastapi.responses import Response
-from redis.exceptions import RedisError
 
 from keyforge_hive.auth import AdminAuth, NodeAuth
-from keyforge_hive.heartbeats import BeatOutcome
 from keyforge_hive.registry import (
     NodeId,
     NodeRegistration,
@@ -20,11 +17,10 @@ from keyforge_hive.registry import (
 )
 from keyforge_hive.state import HiveDep
 from keyforge_hive.telemetry import HeartbeatIn, decode_telemetry, encode_telemetry
-from keyforge_shared.errors import DependencyDown, NotFound
+from keyforge_shared.errors import NotFound
 
 router = APIRouter(tags=["nodes"])
 NodePath = Annotated[NodeId, Path()]
-INTERVAL_HEADER = "X-Keyforge-Heartbeat-Interval"
 
 
 @router.post("/nodes/register")
@@ -41,18 +37,6 @@ async def register(body: NodeRegistration, hive: HiveDep, _: NodeAuth) -> dict[s
         "tuning": tuning_for(body).model_dump(),
         "heartbeat_interval_s": runtime.heartbeat_interval_s,
     }
-
-
-@router.post("/nodes/{node_id}/heartbeat", status_code=204)
-async def heartbeat(node_id: NodePath, body: HeartbeatIn, hive: HiveDep, _: NodeAuth) -> Response:
-    try:
-        outcome = await hive.heartbeats.update_heartbeat(node_id, encode_telemetry(body))
-    except RedisError:
-        raise DependencyDown("heartbeat store unavailable, retry shortly") from None
-    if outcome is BeatOutcome.UNKNOWN_NODE:
-        raise NotFound(f"node {node_id!r} is not registered", code="unknown_node")
-    interval = f"{hive.runtime.current.heartbeat_interval_s:g}"
-    return Response(status_code=204, headers={INTERVAL_HEADER: interval})
 
 
 @router.get("/nodes")

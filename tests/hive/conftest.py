@@ -1,0 +1,139 @@
+"""Two hive app instances on real uvicorn servers, sharing one Valkey and one database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from keyforge_cli.processes import free_port, spawn, stop_process, wait_for_port
+from keyforge_hive.app import create_app
+from tests.conftest import ValkeyFixture
+from tests.support import ADMIN_SECRET, NODE_SECRET, hive_settings, serve_app
+
+NODE_HEADERS = {"X-Keyforge-Secret": NODE_SECRET}
+ADMIN_HEADERS = {"X-Keyforge-Admin": ADMIN_SECRET}
+
+
+@dataclass
+class HivePair:
+    a: httpx.AsyncClient
+    b: httpx.AsyncClient
+    database_url: str
+    valkey: Redis  # admin connection, for assertions and fault injection
+
+
+async def set_runtime_settings(database_url: str, **fields: Any) -> None:
+    """Store the settings row a hive reads at start-up (the database wins over env)."""
+    from keyforge_shared.runtime_settings import RuntimeSettings
+
+    data = RuntimeSettings(**fields).model_dump_json()
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO settings (id, data, updated_by) VALUES (1, $1::jsonb, 'test')"
+            " ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data",
+            data,
+        )
+    finally:
+        await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def running_hives(
+    database_url: str, valkey: ValkeyFixture, count: int = 2, **overrides: Any
+) -> AsyncIterator[list[httpx.AsyncClient]]:
+    async with contextlib.AsyncExitStack() as stack:
+        clients = []
+        for _ in range(count):
+            settings = hive_settings(
+                database_url=database_url, valkey_url=valkey.url("hive"), **overrides
+            )
+            url = await stack.enter_async_context(serve_app(create_app(settings)))
+            client = httpx.AsyncClient(base_url=url, timeout=30)
+            await stack.enter_async_context(client)
+            clients.append(client)
+        yield clients
+
+
+@contextlib.asynccontextmanager
+async def hive_processes(
+    database_url: str, valkey: ValkeyFixture, log_dir: Path, count: int = 2
+) -> AsyncIterator[list[httpx.AsyncClient]]:
+    """Hives as real ``keyforge-hive`` processes (own CPU, own event loop), stopped by PID."""
+    processes: list[subprocess.Popen[bytes]] = []
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            clients = []
+            for index in range(count):
+                port = free_port()
+                env = {
+                    **os.environ,
+                    "KEYFORGE_ENV": "prod",
+                    "KEYFORGE_LISTEN_HOST": "127.0.0.1",
+                    "KEYFORGE_LISTEN_PORT": str(port),
+                    "DATABASE_URL": database_url,
+                    "KEYFORGE_VALKEY_URL": valkey.url("hive"),
+                    "HIVE_SECRET": NODE_SECRET,
+                    "HIVE_ADMIN_SECRET": ADMIN_SECRET,
+                    "KEYFORGE_LOG_LEVEL": "warning",
+                }
+                process = spawn(
+                    [sys.executable, "-m", "keyforge_hive"],
+                    env=env,
+                    log_file=log_dir / f"hive-{index}.log",
+                )
+                processes.append(process)
+                await asyncio.to_thread(wait_for_port, port, timeout_s=60, process=process)
+                client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30)
+                await stack.enter_async_context(client)
+                clients.append(client)
+            yield clients
+        finally:
+            await asyncio.gather(*(asyncio.to_thread(stop_process, p) for p in processes))
+
+
+@pytest.fixture
+async def hives(
+    database_url: str, valkey: ValkeyFixture, valkey_admin: Redis
+) -> AsyncIterator[HivePair]:
+    async with running_hives(database_url, valkey) as (a, b):
+        yield HivePair(a, b, database_url, valkey_admin)
+
+
+def registration(node_id: str, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "node_id": node_id,
+        "cpu_model": "AMD Ryzen 9 7950X",
+        "cores": 16,
+        "l2_cache_kb": 1024,
+        "ops_per_sec": 12_000_000.0,
+        "arch": "x86_64",
+        "ram_total_bytes": 64 * 2**30,
+        "labels": {"site": "test"},
+    }
+    body.update(overrides)
+    return body
+
+
+async def register(client: httpx.AsyncClient, node_id: str, **overrides: Any) -> httpx.Response:
+    response = await client.post(
+        "/nodes/register", json=registration(node_id, **overrides), headers=NODE_HEADERS
+    )
+    assert response.status_code == 200, response.text
+    return response
+
+
+async def beat(client: httpx.AsyncClient, node_id: str, ips: float = 1000.0) -> httpx.Response:
+    return await client.post(f"/nodes/{node_id}/heartbeat", json={"ips": ips}, headers=NODE_HEADERS)
