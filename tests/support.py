@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
@@ -72,3 +75,36 @@ def assets_settings(*, valkey_url: str, **overrides: Any) -> AssetsSettings:
     values: dict[str, Any] = {"KEYFORGE_VALKEY_URL": valkey_url, "KEYFORGE_CONNECT_ATTEMPTS": 3}
     values.update(overrides)
     return AssetsSettings.model_validate(values)
+
+
+@dataclass
+class SseEvent:
+    id: str | None
+    event: str
+    data: Any
+
+
+class SseReader:
+    """Reads Server-Sent Events from a streaming httpx response, one event at a time."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._lines = response.aiter_lines()
+
+    async def next_event(self, timeout_s: float = 10.0) -> SseEvent:
+        fields: dict[str, str] = {}
+        async with asyncio.timeout(timeout_s):
+            async for line in self._lines:
+                if not line:
+                    if "event" in fields or "data" in fields:
+                        data = json.loads(fields["data"]) if "data" in fields else None
+                        return SseEvent(fields.get("id"), fields.get("event", "message"), data)
+                    fields.clear()
+                    continue
+                if line.startswith(":"):
+                    continue
+                name, _, value = line.partition(":")
+                fields[name] = value.removeprefix(" ")
+        raise AssertionError("event stream ended")
+
+    async def events(self, count: int, timeout_s: float = 10.0) -> list[SseEvent]:
+        return [await self.next_event(timeout_s) for _ in range(count)]

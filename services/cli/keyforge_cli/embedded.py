@@ -15,6 +15,7 @@ import secrets
 import signal
 import subprocess
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,6 +171,27 @@ class PostgresServer:
             argv, log_file=self.pgdata.parent / "postgres.log", user=uid, group=gid
         )
         wait_for_port(self.port, timeout_s=START_TIMEOUT_S, process=self.process)
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        """The port opens while recovery still runs; wait until it accepts sessions."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        isready = [
+            str(postgres_bin_dir() / "pg_isready"),
+            "-q",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-d",
+            "postgres",
+            "-U",
+            PG_SUPERUSER,
+        ]
+        while subprocess.run(isready, check=False).returncode != 0:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"postgres on port {self.port} never became ready")
+            time.sleep(0.1)
 
     def _init_cluster(self, uid: int | None, gid: int | None) -> None:
         if (self.pgdata / "PG_VERSION").exists():

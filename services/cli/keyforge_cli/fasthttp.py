@@ -75,7 +75,9 @@ class FastHttpClient:
 
     async def _connect(self) -> _Connection:
         reader, writer = await asyncio.open_connection(
-            self.host, self.port, ssl=self.tls,
+            self.host,
+            self.port,
+            ssl=self.tls,
             server_hostname=self.server_hostname if self.tls else None,
         )
         return _Connection(reader, writer)

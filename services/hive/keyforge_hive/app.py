@@ -21,7 +21,7 @@ from keyforge_hive.heartbeat_endpoint import HeartbeatEndpoint, document_heartbe
 from keyforge_hive.heartbeats import HeartbeatBatcher
 from keyforge_hive.last_seen import LastSeenFlusher
 from keyforge_hive.node_status import NodeStatusTracker
-from keyforge_hive.routes import cluster, nodes
+from keyforge_hive.routes import cluster, metrics, nodes
 from keyforge_hive.sse import EventStream
 from keyforge_hive.state import Hive, RuntimeView, StatusAnnouncer, hive_of
 from keyforge_shared.body_guard import RequestBodyGuard
@@ -127,7 +127,7 @@ def create_app(settings: HiveSettings) -> FastAPI:
     app.add_middleware(RequestBodyGuard, limit=settings.body_limit_bytes)
     install_error_handlers(app)
     app.router.routes.append(Route(HEARTBEAT_PATH, HeartbeatEndpoint(), methods=["POST"]))
-    mount_routers(app, nodes.router, health_router(_health_checks), cluster.router)
+    mount_routers(app, nodes.router, health_router(_health_checks), cluster.router, metrics.router)
     app.router.routes.append(Route("/events", EventStream(), methods=["GET"]))
 
     def openapi() -> dict[str, Any]:

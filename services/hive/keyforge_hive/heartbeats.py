@@ -85,6 +85,8 @@ class HeartbeatBatcher:
     on_stored: StoredCallback
     _pending: list[_Beat] = field(default_factory=list)
     _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    beats: int = 0
+    batches: int = 0
 
     def __post_init__(self) -> None:
         self._script = self.valkey.register_script(HEARTBEAT_SCRIPT)
@@ -133,6 +135,8 @@ class HeartbeatBatcher:
                 if not beat.done.done():
                     beat.done.set_exception(exc)
             return
+        self.batches += 1
+        self.beats += len(batch)
         stored: list[StoredBeat] = []
         for beat, code in zip(batch, codes, strict=True):
             if code == 0:
