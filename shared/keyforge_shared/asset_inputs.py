@@ -8,8 +8,6 @@ gateway serves.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from redis.asyncio import Redis
 
 from keyforge_shared.asset_store import AssetMissing, is_safe_asset_path, read_asset
@@ -19,20 +17,13 @@ from keyforge_shared.formats import (
     KeycodeTable,
     parse_cost_matrix,
     parse_keycodes,
-    parse_ngrams,
 )
 from keyforge_shared.keys import Keys
+from keyforge_shared.scoring.corpus import Corpus
+from keyforge_shared.scoring.corpus import load_corpus as corpus_from_bytes
 
 KEYCODES_PATH = "keycodes.json"
 DEFAULT_COST_MATRIX = "cost_matrix.csv"
-
-
-@dataclass(frozen=True, slots=True)
-class Corpus:
-    name: str
-    unigrams: dict[str, int]
-    bigrams: dict[str, int]
-    trigrams: dict[str, int]
 
 
 def corpus_paths(name: str) -> tuple[str, str, str]:
@@ -57,11 +48,10 @@ def job_asset_paths(corpus_name: str, cost_matrix: str = DEFAULT_COST_MATRIX) ->
 async def load_corpus(valkey: Redis, keys: Keys, name: str) -> Corpus:
     """AssetMissing when the corpus is not published, FormatError when it does not parse."""
     one, two, three = corpus_paths(name)
-    return Corpus(
-        name=name,
-        unigrams=parse_ngrams(await read_asset(valkey, keys, one), 1),
-        bigrams=parse_ngrams(await read_asset(valkey, keys, two), 2),
-        trigrams=parse_ngrams(await read_asset(valkey, keys, three), 3),
+    return corpus_from_bytes(
+        await read_asset(valkey, keys, one),
+        await read_asset(valkey, keys, two),
+        await read_asset(valkey, keys, three),
     )
 
 
