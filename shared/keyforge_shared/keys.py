@@ -72,6 +72,12 @@ class Keys:
     def heartbeat(self, node_id: str) -> str:
         return build_key(self.prefix, "fleet", "hb", node_id)
 
+    def heartbeats(self, node_ids: list[str]) -> list[str]:
+        """``heartbeat`` for many nodes at once (cluster stats reads 10 000 in one go),
+        formatting exactly what ``build_key`` would."""
+        head = build_key(self.prefix, "fleet", "hb")
+        return [f"{head}:{len(node_id)}:{node_id}" for node_id in node_ids]
+
     def live_nodes(self) -> str:
         return build_key(self.prefix, "fleet", "live")
 
@@ -92,6 +98,18 @@ class Keys:
     def fleet_epoch(self) -> str:
         """Present while Valkey still holds the fleet's state; gone after a data loss."""
         return build_key(self.prefix, "fleet", "epoch")
+
+    def job_queue(self) -> str:
+        """Sorted set: leasable job id -> when a slot of it was last offered (ms): round robin."""
+        return build_key(self.prefix, "fleet", "job-queue")
+
+    def slot_mark(self, job_id: str, slot: int) -> str:
+        """The in-flight mark of one job slot: the lease token, expiring with the lease."""
+        return build_key(self.prefix, "fleet", "inflight", job_id, str(slot))
+
+    def lease_expiries(self) -> str:
+        """Sorted set: ``<slot>:<job id>`` -> when its lease ends (ms), to wake waiting polls."""
+        return build_key(self.prefix, "fleet", "lease-expiry")
 
     # asset plane: written by assetmgr, read by the gateway and the hive
     def asset_manifest(self) -> str:
@@ -127,3 +145,15 @@ class Keys:
     # event plane: the shared event log
     def event_log(self) -> str:
         return build_key(self.prefix, "ev", "log")
+
+    def runtime_settings(self) -> str:
+        """The newest runtime settings with their version, written by the hives.
+
+        In the event plane because every service must read it and the gateway
+        may read nothing but the asset and event planes.
+        """
+        return build_key(self.prefix, "ev", "settings")
+
+    def settings_channel(self) -> str:
+        """Pub/sub channel announcing a settings change (payload as in ``runtime_settings``)."""
+        return build_key(self.prefix, "ev", "settings-changed")

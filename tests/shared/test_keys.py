@@ -69,3 +69,9 @@ def test_names_are_fixed_identifiers(bad_name: str) -> None:
 def test_foreign_keys_do_not_parse(foreign: str) -> None:
     with pytest.raises(ValueError, match=r"prefix|plane|length|separator"):
         parse_key("kf:", foreign)
+
+
+@given(st.lists(tricky_text, max_size=5))
+def test_bulk_heartbeat_keys_match_the_single_builder(node_ids: list[str]) -> None:
+    keys = Keys()
+    assert keys.heartbeats(node_ids) == [keys.heartbeat(n) for n in node_ids]

@@ -11,7 +11,7 @@ from typing import Any, cast
 import asyncpg
 from redis.asyncio import Redis
 
-from keyforge_hive.telemetry import decode_telemetry
+from keyforge_hive.telemetry import sum_telemetry
 from keyforge_shared.keys import Keys
 
 # Dashboards poll this; one computation per second per hive is plenty.
@@ -30,30 +30,20 @@ async def get_cluster_stats(
 ) -> dict[str, Any]:
     ids = await live_node_ids(valkey, keys, down_after_s)
     telemetry: list[bytes | None] = []
-    statuses: list[bytes | None] = []
+    drained: set[bytes] = set()
     if ids:
         async with valkey.pipeline(transaction=False) as pipe:
-            pipe.mget([keys.heartbeat(i) for i in ids])
-            pipe.hmget(keys.node_status(), ids)
-            telemetry, statuses = await pipe.execute()
-    ips: list[float] = []
-    temps: list[float] = []
-    ram_used = ram_total = 0
-    for raw in telemetry:
-        if raw is None:
-            continue
-        t = decode_telemetry(raw)
-        ips.append(t.ips)
-        if t.temperature_c is not None:
-            temps.append(t.temperature_c)
-        ram_used += t.ram_used_bytes or 0
-        ram_total += t.ram_total_bytes or 0
+            pipe.mget(keys.heartbeats(ids))
+            pipe.smembers(keys.drained_nodes())  # a handful, even in a large fleet
+            telemetry, drained = await pipe.execute()
+    total_ips, avg_temp, ram_used, ram_total = sum_telemetry(telemetry)
     jobs_active = await pool.fetchval("SELECT count(*) FROM jobs WHERE status = 'active'")
+    live = set(ids)
     return {
         "nodes_online": len(ids),
-        "nodes_draining": sum(1 for s in statuses if s == b"draining"),
-        "total_ips": math.fsum(ips),
-        "avg_temperature_c": math.fsum(temps) / len(temps) if temps else None,
+        "nodes_draining": sum(1 for node in drained if node.decode() in live),
+        "total_ips": total_ips,
+        "avg_temperature_c": avg_temp,
         "ram_used_bytes": ram_used,
         "ram_total_bytes": ram_total,
         "jobs_active": int(jobs_active),

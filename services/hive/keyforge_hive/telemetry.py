@@ -6,6 +6,7 @@ Not JSON: ``get_cluster_stats`` decodes one of these per live node, and at
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -52,3 +53,23 @@ def decode_telemetry(raw: bytes) -> Telemetry:
         ram_total_bytes=int(total) if total else None,
         job_id=job or None,
     )
+
+
+def sum_telemetry(telemetry: list[bytes | None]) -> tuple[float, float | None, int, int]:
+    """Sums over raw telemetry strings, without building an object per node."""
+    ips: list[float] = []
+    temps: list[float] = []
+    ram_used = ram_total = 0
+    for raw in telemetry:
+        if raw is None:
+            continue
+        fields = raw.split(b"|", 4)
+        ips.append(float(fields[0]) if fields[0] else 0.0)
+        if fields[1]:
+            temps.append(float(fields[1]))
+        if fields[2]:
+            ram_used += int(fields[2])
+        if fields[3]:
+            ram_total += int(fields[3])
+    avg_temp = math.fsum(temps) / len(temps) if temps else None
+    return math.fsum(ips), avg_temp, ram_used, ram_total
