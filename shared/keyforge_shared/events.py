@@ -62,12 +62,6 @@ def decode_entries(entries: StreamEntries) -> list[Event]:
     return [decode_entry(entry_id, fields) for entry_id, fields in entries]
 
 
-async def events_after(valkey: Redis, keys: Keys, after_id: str, count: int) -> list[Event]:
-    """Events strictly newer than ``after_id``, oldest first."""
-    entries = await valkey.xrange(keys.event_log(), min=f"({after_id}", count=count)
-    return decode_entries(cast(StreamEntries, entries))
-
-
 async def edge_event_id(valkey: Redis, keys: Keys, *, newest: bool) -> str | None:
     """The id of the oldest (or newest) event still in the log."""
     log_key = keys.event_log()
@@ -76,10 +70,46 @@ async def edge_event_id(valkey: Redis, keys: Keys, *, newest: bool) -> str | Non
     return entries[0][0].decode() if entries else None
 
 
-async def read_new_events(
+async def read_new_entries(
     valkey: Redis, keys: Keys, after_id: str, *, count: int, block_ms: int
-) -> list[Event]:
+) -> StreamEntries:
     """Block until events newer than ``after_id`` arrive (or ``block_ms`` passes)."""
     reply = await valkey.xread({keys.event_log(): after_id}, count=count, block=block_ms)
     streams = cast(list[tuple[bytes, StreamEntries]], reply or [])
-    return [event for _stream, entries in streams for event in decode_entries(entries)]
+    return [entry for _stream, entries in streams for entry in entries]
+
+
+async def entries_after(valkey: Redis, keys: Keys, after_id: str, count: int) -> StreamEntries:
+    """Raw log entries strictly newer than ``after_id``, oldest first."""
+    entries = await valkey.xrange(keys.event_log(), min=f"({after_id}", count=count)
+    return cast(StreamEntries, entries)
+
+
+async def read_new_events(
+    valkey: Redis, keys: Keys, after_id: str, *, count: int, block_ms: int
+) -> list[Event]:
+    """``read_new_entries``, decoded."""
+    entries = await read_new_entries(valkey, keys, after_id, count=count, block_ms=block_ms)
+    return decode_entries(entries)
+
+
+async def events_after(valkey: Redis, keys: Keys, after_id: str, count: int) -> list[Event]:
+    """``entries_after``, decoded."""
+    return decode_entries(await entries_after(valkey, keys, after_id, count))
+
+
+def sse_frame(entry_id: bytes, fields: Mapping[bytes, bytes]) -> bytes:
+    """One Server-Sent Event, built from the log entry as stored.
+
+    ``data`` is already compact one-line JSON (``publish_update`` wrote it), so
+    a hive serving thousands of clients encodes each event once, not per client.
+    """
+    return (
+        b"id: "
+        + entry_id
+        + b"\nevent: "
+        + fields.get(b"type", b"message")
+        + b"\ndata: "
+        + fields.get(b"data", b"{}")
+        + b"\n\n"
+    )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
-from keyforge_shared.events import Event, edge_event_id, read_new_events
+from keyforge_shared.events import edge_event_id, read_new_entries, sse_frame
 from keyforge_shared.keys import Keys
 
 log = logging.getLogger(__name__)
@@ -25,11 +25,25 @@ READ_COUNT = 500
 RETRY_S = 0.5
 
 
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One event ready for the wire, encoded once for every client."""
+
+    id: str
+    order: tuple[int, int]
+    wire: bytes
+
+
+def frame_of(entry_id: bytes, fields: dict[bytes, bytes]) -> Frame:
+    event_id = entry_id.decode()
+    return Frame(event_id, id_key(event_id), sse_frame(entry_id, fields))
+
+
 @dataclass(eq=False)
 class Subscriber:
     """A client's bounded queue; ``None`` in it means "stop streaming"."""
 
-    queue: asyncio.Queue[Event | None] = field(default_factory=lambda: asyncio.Queue(CLIENT_QUEUE))
+    queue: asyncio.Queue[Frame | None] = field(default_factory=lambda: asyncio.Queue(CLIENT_QUEUE))
 
     def close(self) -> None:
         # Whatever it had buffered is discarded: it resumes from Last-Event-ID.
@@ -60,10 +74,10 @@ class EventFanout:
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self.subscribers.discard(subscriber)
 
-    def offer(self, event: Event) -> None:
+    def offer(self, frame: Frame) -> None:
         for subscriber in list(self.subscribers):
             try:
-                subscriber.queue.put_nowait(event)
+                subscriber.queue.put_nowait(frame)
             except asyncio.QueueFull:
                 self.subscribers.discard(subscriber)
                 subscriber.close()
@@ -77,7 +91,7 @@ class EventFanout:
             try:
                 if last_id is None:
                     last_id = await edge_event_id(self.reader, self.keys, newest=True) or "0-0"
-                events = await read_new_events(
+                entries = await read_new_entries(
                     self.reader, self.keys, last_id, count=READ_COUNT, block_ms=READ_BLOCK_MS
                 )
             except asyncio.CancelledError:
@@ -86,6 +100,7 @@ class EventFanout:
                 log.warning("event reader: %s; retrying", type(exc).__name__)
                 await asyncio.sleep(RETRY_S)
                 continue
-            for event in events:
-                last_id = event.id
-                self.offer(event)
+            for entry_id, fields in entries:
+                frame = frame_of(entry_id, fields)
+                last_id = frame.id
+                self.offer(frame)

@@ -10,31 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import re
 
 from redis.asyncio import Redis
 from starlette.types import Receive, Scope, Send
 
-from keyforge_hive.fanout import EventFanout, Subscriber, id_key
+from keyforge_hive.fanout import EventFanout, Frame, Subscriber, frame_of, id_key
 from keyforge_shared.errors import error_response
-from keyforge_shared.events import HISTORY_LEN, Event, edge_event_id, events_after
+from keyforge_shared.events import HISTORY_LEN, edge_event_id, entries_after
 from keyforge_shared.keys import Keys
 
 KEEPALIVE_S = 15.0
 SEND_TIMEOUT_S = 10.0
 RETRY_MS = 2000
+COALESCE_MAX = 64
 _EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache, no-transform"),
     (b"x-accel-buffering", b"no"),
 ]
-
-
-def format_event(event: Event) -> bytes:
-    data = json.dumps(event.data, separators=(",", ":"))
-    return f"id: {event.id}\nevent: {event.type}\ndata: {data}\n\n".encode()
 
 
 def _last_event_id(scope: Scope) -> str | None:
@@ -50,10 +45,10 @@ def _last_event_id(scope: Scope) -> str | None:
     return None
 
 
-async def missed_since(valkey: Redis, keys: Keys, last_id: str) -> list[Event] | None:
+async def missed_since(valkey: Redis, keys: Keys, last_id: str) -> list[Frame] | None:
     """Events after ``last_id``, or None when some of them were already trimmed away."""
     oldest = await edge_event_id(valkey, keys, newest=False)
-    missed = await events_after(valkey, keys, last_id, HISTORY_LEN)
+    missed = [frame_of(i, f) for i, f in await entries_after(valkey, keys, last_id, HISTORY_LEN)]
     # The oldest kept event is newer than the client's, and it is the first one
     # we would replay: whatever lay between them may have been trimmed.
     if oldest and missed and id_key(oldest) > id_key(last_id) and missed[0].id == oldest:
@@ -107,27 +102,33 @@ class _Connection:
         async with asyncio.timeout(SEND_TIMEOUT_S):
             await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
         await self._send(send, f"retry: {RETRY_MS}\n\n".encode())
-        newest = last_id
+        newest = id_key(last_id) if last_id is not None else None
         if last_id is not None:
             missed = await missed_since(self.valkey, self.keys, last_id)
             if missed is None:
                 await self._send(send, b'event: resync\ndata: {"reason":"history_trimmed"}\n\n')
             else:
-                for event in missed:
-                    await self._send(send, format_event(event))
-                    newest = event.id
+                for frame in missed:
+                    await self._send(send, frame.wire)
+                    newest = frame.order
+        queue = subscriber.queue
         while True:
             try:
                 async with asyncio.timeout(KEEPALIVE_S):
-                    queued = await subscriber.queue.get()
+                    first = await queue.get()
             except TimeoutError:
                 await self._send(send, b": keepalive\n\n")
                 continue
-            if queued is None:
+            # Whatever queued up meanwhile leaves in the same write.
+            frames = [first]
+            while not queue.empty() and len(frames) < COALESCE_MAX:
+                frames.append(queue.get_nowait())
+            if None in frames:
                 break
-            event = queued
-            if newest is not None and id_key(event.id) <= id_key(newest):
-                continue  # already replayed
-            await self._send(send, format_event(event))
+            wire = b"".join(
+                f.wire for f in frames if f is not None and (newest is None or f.order > newest)
+            )
+            if wire:
+                await self._send(send, wire)
         with contextlib.suppress(OSError):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
