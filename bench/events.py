@@ -79,8 +79,11 @@ async def _run_clients(ports: list[int], count: int, stop_at: float) -> ClientRe
 
 
 def _client_process(
-    ports: list[int], count: int, stop_at: float, out: multiprocessing.Queue
-) -> None:  # type: ignore[type-arg]
+    ports: list[int],
+    count: int,
+    stop_at: float,
+    out: multiprocessing.Queue[tuple[list[float], list[int]]],
+) -> None:
     result = asyncio.run(_run_clients(ports, count, stop_at))
     out.put((result.latencies_ms, result.received))
 
