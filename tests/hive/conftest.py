@@ -137,3 +137,45 @@ async def register(client: httpx.AsyncClient, node_id: str, **overrides: Any) ->
 
 async def beat(client: httpx.AsyncClient, node_id: str, ips: float = 1000.0) -> httpx.Response:
     return await client.post(f"/nodes/{node_id}/heartbeat", json={"ips": ips}, headers=NODE_HEADERS)
+
+
+SYSTEM_ASSETS = Path(__file__).resolve().parents[2] / "data" / "system"
+ORIGINAL_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "keyforge-data"
+
+
+async def publish_assets(valkey: ValkeyFixture, root: Path) -> set[str]:
+    """Publish a directory as assetmgr does (its Valkey user, lock, checks); returns the paths."""
+    from keyforge_assetmgr.config import AssetMgrSettings
+    from keyforge_assetmgr.lock import new_token, release, try_acquire
+    from keyforge_assetmgr.publisher import Publisher
+    from keyforge_assetmgr.store import AssetStore
+    from keyforge_shared.connect import connect_valkey
+    from keyforge_shared.keys import Keys
+
+    settings = AssetMgrSettings.model_validate(
+        {"KEYFORGE_VALKEY_URL": valkey.url("assetmgr"), "KEYFORGE_ASSETS_DIR": str(root)}
+    )
+    client = await connect_valkey(valkey.url("assetmgr"), client_name="test-publisher", attempts=1)
+    token = new_token()
+    try:
+        assert await try_acquire(client, Keys(), token, ttl_s=30)
+        publisher = Publisher(settings, AssetStore(client, Keys(), token))
+        assert await publisher.hydrate() == {}, "a published file was not settled"
+        await release(client, Keys(), token)
+        return set(publisher.served)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def system_assets(valkey: ValkeyFixture, valkey_admin: Redis) -> set[str]:
+    """The project's data/system, published into the test's (freshly emptied) Valkey."""
+    return await publish_assets(valkey, SYSTEM_ASSETS)
+
+
+@pytest.fixture
+async def original_assets(valkey: ValkeyFixture, valkey_admin: Redis) -> set[str]:
+    """The original KeyForge data (its corpus, cost matrix and keycodes), published."""
+    if not ORIGINAL_DATA.is_dir():
+        pytest.skip(f"original KeyForge data not found at {ORIGINAL_DATA.resolve()}")
+    return await publish_assets(valkey, ORIGINAL_DATA)

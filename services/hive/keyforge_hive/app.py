@@ -19,9 +19,10 @@ from keyforge_hive.fanout import EventFanout
 from keyforge_hive.heartbeat_endpoint import PATH as HEARTBEAT_PATH
 from keyforge_hive.heartbeat_endpoint import HeartbeatEndpoint, document_heartbeat
 from keyforge_hive.heartbeats import HeartbeatBatcher
+from keyforge_hive.jobs_state import JobsState
 from keyforge_hive.last_seen import LastSeenFlusher
 from keyforge_hive.node_status import NodeStatusTracker
-from keyforge_hive.routes import cluster, metrics, nodes
+from keyforge_hive.routes import cluster, jobs, metrics, nodes, results, submissions
 from keyforge_hive.sse import EventStream
 from keyforge_hive.state import Hive, RuntimeView, StatusAnnouncer, hive_of
 from keyforge_shared.body_guard import RequestBodyGuard
@@ -87,6 +88,7 @@ async def _open_hive(settings: HiveSettings, stack: AsyncExitStack) -> Hive:
         announcer=announcer,
         fanout=EventFanout(reader, keys),
         stats_cache=StatsCache(),
+        jobs=JobsState.open(valkey, keys, pool, lambda: runtime.current.lease_s),
     )
 
 
@@ -104,6 +106,7 @@ def _start_loops(hive: Hive) -> list[asyncio.Task[None]]:
         "settings-refresh": run_every(
             "settings-refresh", lambda: SETTINGS_REFRESH_S, refresh_settings
         ),
+        **hive.jobs.loops(hive.fanout),
     }
     return [asyncio.create_task(coro, name=name) for name, coro in loops.items()]
 
@@ -127,7 +130,16 @@ def create_app(settings: HiveSettings) -> FastAPI:
     app.add_middleware(RequestBodyGuard, limit=settings.body_limit_bytes)
     install_error_handlers(app)
     app.router.routes.append(Route(HEARTBEAT_PATH, HeartbeatEndpoint(), methods=["POST"]))
-    mount_routers(app, nodes.router, health_router(_health_checks), cluster.router, metrics.router)
+    mount_routers(
+        app,
+        nodes.router,
+        results.router,
+        jobs.router,
+        submissions.router,
+        health_router(_health_checks),
+        cluster.router,
+        metrics.router,
+    )
     app.router.routes.append(Route("/events", EventStream(), methods=["GET"]))
 
     def openapi() -> dict[str, Any]:

@@ -15,6 +15,7 @@ from keyforge_hive.cluster_stats import StatsCache
 from keyforge_hive.config import HiveSettings
 from keyforge_hive.fanout import EventFanout
 from keyforge_hive.heartbeats import HeartbeatBatcher, StoredBeat
+from keyforge_hive.jobs_state import JobsState
 from keyforge_hive.last_seen import LastSeenFlusher
 from keyforge_hive.node_status import NodeStatusTracker
 from keyforge_shared.events import publish_update
@@ -79,6 +80,7 @@ class Hive:
     announcer: StatusAnnouncer
     fanout: EventFanout
     stats_cache: StatsCache
+    jobs: JobsState
 
 
 def hive_of(request: Request) -> Hive:

@@ -1,0 +1,117 @@
+"""A job spec: the original KeyForge ``POST /jobs`` body, its schema and its identity.
+
+The spec is stored exactly as submitted (the ``json`` column keeps its text)
+and hashed in a canonical form: the two documented defaults filled in
+(``cost_matrix``, ``pinned_keys``), keys sorted, no whitespace, UTF-8. So two
+bodies that differ only in formatting, key order or a spelled-out default are
+one job. Parsing is strict where Python's ``json`` is lenient: ``NaN``,
+``Infinity`` and numbers that overflow to them are refused anywhere in the
+body (weights ignore unknown fields, but those are stored too), as are NUL
+characters and lone surrogates, which Postgres cannot store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from keyforge_shared.asset_inputs import DEFAULT_COST_MATRIX
+from keyforge_shared.formats import FormatError, KeyboardDefinition
+
+Count = Annotated[int, Field(ge=0, le=1_000_000_000)]
+FiniteParam = Annotated[float, Field(allow_inf_nan=False, ge=0, le=1e12)]
+AssetName = Annotated[str, Field(min_length=1, max_length=255)]
+
+
+class SearchParams(BaseModel):
+    """The original's eight optimizer parameters (newer clients' extra ones are kept)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    search_epochs: Count
+    search_steps: Count
+    search_patience: Count
+    search_patience_threshold: FiniteParam
+    temp_min: FiniteParam
+    temp_max: FiniteParam
+    opt_limit_fast: Count
+    opt_limit_slow: Count
+
+
+class JobSpec(BaseModel):
+    """The schema of ``POST /jobs``; weights are checked by the scorer's own parser."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    definition: KeyboardDefinition
+    weights: dict[str, Any]
+    params: SearchParams
+    pinned_keys: Annotated[str, Field(max_length=4000)] = ""
+    corpus_name: AssetName
+    cost_matrix: AssetName = DEFAULT_COST_MATRIX
+
+
+def _refuse_constant(name: str) -> float:
+    raise FormatError(f"{name} is not a finite number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise FormatError(f"{text[:40]} is not a finite number")
+    return value
+
+
+def _check_strings(value: Any) -> None:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                raise FormatError("strings must not contain NUL characters")
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise FormatError("strings must be valid Unicode (no lone surrogates)") from None
+
+
+def parse_spec_text(raw: bytes) -> tuple[str, dict[str, Any]]:
+    """The body as text (what is stored) and as a value; FormatError when it is not strict JSON."""
+    try:
+        text = raw.decode("utf-8")
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise FormatError(f"body is not strict JSON: {type(exc).__name__}") from None
+    if not isinstance(value, dict):
+        raise FormatError("body must be a JSON object")
+    _check_strings(value)
+    return text, value
+
+
+def canonical_form(spec: Mapping[str, Any]) -> bytes:
+    """Sorted keys, no whitespace, UTF-8, with the documented defaults filled in."""
+    filled = {"cost_matrix": DEFAULT_COST_MATRIX, "pinned_keys": "", **spec}
+    return json.dumps(
+        filled, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def job_id_of(spec: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_form(spec)).hexdigest()
+
+
+def geometry_fingerprint(spec: Mapping[str, Any]) -> str:
+    """Jobs on one geometry (same keys, same slots) share population seeds."""
+    geometry = spec["definition"]["geometry"]
+    text = json.dumps(geometry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

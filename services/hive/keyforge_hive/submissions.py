@@ -1,0 +1,67 @@
+"""Community layout submissions: stored as received, listed newest first.
+
+The original hive crashed on these; here every field is bounded by the
+schema and by the table's own checks, and text Postgres cannot hold (NUL,
+lone surrogates) is refused as a 422 before it reaches the database.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import asyncpg
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def storable_text(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode") from None
+    return value
+
+
+StorableText = AfterValidator(storable_text)
+
+
+class SubmissionIn(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    name: Annotated[str, Field(min_length=2, max_length=64), StorableText]
+    layout: Annotated[str, Field(min_length=10, max_length=5000), StorableText]
+    author: Annotated[str, Field(max_length=64), StorableText] = ""
+
+
+LATEST = 50
+
+
+async def store_submission(pool: asyncpg.Pool, body: SubmissionIn) -> int:
+    submission_id: int = await pool.fetchval(
+        "INSERT INTO submissions (name, layout, author) VALUES ($1, $2, $3)"
+        " RETURNING submission_id",
+        body.name,
+        body.layout,
+        body.author,
+    )
+    return submission_id
+
+
+async def latest_submissions(pool: asyncpg.Pool) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        "SELECT submission_id, name, layout, author, status, created_at FROM submissions"
+        " ORDER BY submission_id DESC LIMIT $1",
+        LATEST,
+    )
+    return [
+        {
+            "id": row["submission_id"],
+            "name": row["name"],
+            "layout": row["layout"],
+            "author": row["author"],
+            "status": row["status"],
+            "created_at": row["created_at"].isoformat(),
+        }
+        for row in rows
+    ]
