@@ -68,7 +68,8 @@ async def test_the_job_id_hashes_a_canonical_form_and_the_spec_is_stored_as_sent
     assert [answer["is_new"] for answer in ids] == [True, False, False]
     assert len({answer["job_id"] for answer in ids}) == 1
     assert ids[0]["job_id"] == job_id_of(spec)
-    other = await create_job(hives.b, job_spec(weights={"penalty_sfb_base": 401.0}))
+    other_spec = job_spec(weights={"penalty_sfb_base": 401.0})
+    other = await create_job(hives.b, other_spec)
     assert other != ids[0]["job_id"]
     conn = await asyncpg.connect(hives.database_url)
     try:
@@ -79,6 +80,7 @@ async def test_the_job_id_hashes_a_canonical_form_and_the_spec_is_stored_as_sent
     finally:
         await conn.close()
     assert first == compact  # byte for byte, as the first client sent it
+    assert json.loads(stored) == other_spec
 
 
 def _mutated(path: str, value: Any) -> dict[str, Any]:
@@ -112,7 +114,7 @@ INVALID_SPECS = {
         [
             {"id": f"k{i}", "hand": 0, "finger": 1, "row": 0, "col": 0, "x": 0, "y": 0}
             for i in range(256)
-        ],  # fmt: skip
+        ],
     ),
     "tier slot outside the keys": _mutated("definition.geometry.prime_slots", [99]),
     "reference layout with an unknown keycode": _mutated(

@@ -36,7 +36,7 @@ MAX_WAIT_S = 20.0
 RECHECK_S = 5.0
 EXPIRY_SLACK_S = 0.05  # wake just after the mark's TTL ran out, not just before
 EXPIRY_INDEX_KEEP_MS = 60_000
-WAKING_EVENTS = frozenset({"job_status", "node_status"})
+WAKING_EVENTS = frozenset({b"job_status", b"node_status"})
 
 # KEYS: lease expiries. Returns ms until the next lease in the fleet ends, or -1.
 NEXT_EXPIRY = """
@@ -46,6 +46,12 @@ local first = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCOR
 if #first == 0 then return -1 end
 return tonumber(first[2]) - now
 """
+
+
+def event_type(wire: bytes) -> bytes:
+    """The ``event:`` field of one SSE frame as the fan-out delivers it."""
+    _, _, rest = wire.partition(b"\nevent: ")
+    return rest.partition(b"\n")[0]
 
 
 @dataclass
@@ -140,8 +146,8 @@ class JobQueue:
         while True:
             subscriber = fanout.subscribe()
             try:
-                while (event := await subscriber.queue.get()) is not None:
-                    if event.type in WAKING_EVENTS:
+                while (frame := await subscriber.queue.get()) is not None:
+                    if event_type(frame.wire) in WAKING_EVENTS:
                         self.signal.notify()
             finally:
                 fanout.unsubscribe(subscriber)
