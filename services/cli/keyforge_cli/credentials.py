@@ -8,9 +8,11 @@ appear nowhere else but in ``stack.json`` (also 0600).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from keyforge_cli.embedded import VALKEY_USERS
 from keyforge_cli.private_files import write_private
@@ -46,6 +48,25 @@ class Credentials:
     @property
     def admin_secret_file(self) -> Path:
         return self.secrets_dir / "admin"
+
+
+SecretRole = Literal["hive", "admin"]
+
+
+def new_secret() -> str:
+    return _token()
+
+
+def store_secret(creds: Credentials, role: SecretRole, value: str) -> Credentials:
+    """Write a rotated secret to its file (atomically) and return credentials holding it.
+
+    Nodes re-read this file when the hive answers 401, so it changes only once
+    every hive accepts the new value.
+    """
+    write_private(creds.secrets_dir / role, value + "\n")
+    if role == "hive":
+        return dataclasses.replace(creds, hive_secret=value)
+    return dataclasses.replace(creds, admin_secret=value)
 
 
 def load_credentials(data_dir: Path) -> Credentials:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
+from keyforge_cli.apache import ApacheServer
+from keyforge_cli.balancer import BalancerManager
 from keyforge_cli.credentials import Credentials
 from keyforge_cli.embedded import REPO_ROOT, PostgresServer, ValkeyServer, render_valkey_acl
 from keyforge_cli.private_files import write_private
@@ -23,6 +27,11 @@ log = logging.getLogger("keyforge")
 DEFAULT_PORTS = {"valkey": 6390, "postgres": 5433, "assets": 3001, "assetmgr": 3003}
 HEALTH_TIMEOUT_S = 90.0
 RESTART_BACKOFF_CAP_S = 30.0
+# A service that ran this long before it exited starts its backoff afresh.
+STABLE_RUN_S = 60.0
+# After Apache stops electing a member, the requests it elected just before
+# get this long to reach it before the member is stopped.
+DRAIN_SETTLE_S = 0.5
 # Environment a service must not inherit from the shell that ran `keyforge up`:
 # the local fleet sets all of these itself.
 OWN_ENV_PREFIXES = ("KEYFORGE_", "HIVE_", "DATABASE_URL")
@@ -48,12 +57,16 @@ class PortPlan:
         return port
 
 
-def plan_ports(hives: int) -> PortPlan:
+def plan_ports(hives: int, *, apache: tuple[int, int] | None = None) -> PortPlan:
+    """Every port the fleet listens on; ``apache`` is (http, https) when it runs."""
     plan = PortPlan()
     for name, preferred in DEFAULT_PORTS.items():
         plan.claim(name, preferred)
     for index in range(hives):
         plan.claim(f"hive-{index}", hive_port(index))
+    if apache is not None:
+        plan.claim("apache-http", apache[0])
+        plan.claim("apache-https", apache[1])
     return plan
 
 
@@ -69,6 +82,7 @@ class Service:
     process: subprocess.Popen[bytes] | None = None
     failures: int = 0
     restart_at: float | None = None
+    started_at: float = 0.0
 
     @property
     def url(self) -> str:
@@ -82,6 +96,7 @@ class Service:
             cwd=REPO_ROOT,
         )
         self.restart_at = None
+        self.started_at = time.monotonic()
 
     def stop(self) -> None:
         if self.process is not None:
@@ -89,15 +104,25 @@ class Service:
 
 
 class Fleet:
-    """Valkey, Postgres, N hives, assets and assetmgr for one data dir."""
+    """Valkey, Postgres, N hives, assets, assetmgr and (when installed) Apache for one data dir."""
 
     def __init__(
-        self, *, data_dir: Path, hives: int, creds: Credentials, plan: PortPlan, assets_dir: Path
+        self,
+        *,
+        data_dir: Path,
+        hives: int,
+        creds: Credentials,
+        plan: PortPlan,
+        assets_dir: Path,
+        domain: str,
+        apache_binary: Path | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.creds = creds
         self.plan = plan
         self.assets_dir = assets_dir
+        self.domain = domain
+        self.with_apache = apache_binary is not None
         ports = plan.ports
         self.acl_file = data_dir / "valkey" / "users.acl"
         self.valkey = ValkeyServer(ports["valkey"], data_dir / "valkey", self.acl_file)
@@ -117,6 +142,22 @@ class Fleet:
                 {"KEYFORGE_ASSETS_DIR": str(assets_dir)},
             )
         )
+        self.apache: ApacheServer | None = None
+        self.balancer: BalancerManager | None = None
+        if apache_binary is not None:
+            self.apache = ApacheServer(
+                binary=apache_binary,
+                domain=domain,
+                http_port=ports["apache-http"],
+                https_port=ports["apache-https"],
+                tls_dir=data_dir / "tls",
+                hive_upstreams=[s.url for s in self.hives],
+                assets_upstream=next(s.url for s in self.services if s.name == "assets"),
+                # Guards the balancer-manager for this run only; never stored.
+                admin_token=secrets.token_urlsafe(24),
+                run_dir=data_dir / "apache",
+                log_dir=data_dir / "logs",
+            )
 
     @property
     def hives(self) -> list[Service]:
@@ -138,11 +179,15 @@ class Fleet:
         env = {k: v for k, v in os.environ.items() if not k.startswith(OWN_ENV_PREFIXES)}
         env.update(
             KEYFORGE_ENV="dev",
+            KEYFORGE_DOMAIN=self.domain,
             KEYFORGE_LISTEN_HOST="127.0.0.1",
             KEYFORGE_LISTEN_PORT=str(port),
             KEYFORGE_VALKEY_URL=self.valkey_url(user),
             PYTHONUNBUFFERED="1",
         )
+        if self.with_apache:
+            # Apache reaches the services over loopback and says who the client is.
+            env["KEYFORGE_TRUSTED_PROXIES"] = "127.0.0.1"
         env.update(extra)
         return Service(name, module, port, env, self.data_dir / "logs" / f"{name}.log")
 
@@ -157,13 +202,23 @@ class Fleet:
             for service in self.services:
                 service.start()
             self.wait_healthy()
+            if self.apache is not None:
+                self.apache.start()
+                self.balancer = BalancerManager(
+                    https_port=self.apache.https_port,
+                    vhost=f"api.{self.domain}",
+                    ca_cert=self.apache.tls.ca_cert,
+                    token=self.apache.admin_token,
+                )
         except BaseException:
             self.stop()
             raise
 
-    def wait_healthy(self, timeout_s: float = HEALTH_TIMEOUT_S) -> None:
+    def wait_healthy(
+        self, services: list[Service] | None = None, timeout_s: float = HEALTH_TIMEOUT_S
+    ) -> None:
         deadline = time.monotonic() + timeout_s
-        pending = list(self.services)
+        pending = list(self.services if services is None else services)
         with httpx.Client(timeout=2.0) as client:
             while pending:
                 for service in list(pending):
@@ -186,16 +241,45 @@ class Fleet:
     def pids(self) -> dict[str, int]:
         pids = {"valkey": self.valkey.pid, "postgres": self.postgres.pid}
         pids.update({s.name: s.process.pid for s in self.services if s.process})
+        if self.apache is not None and self.apache.process is not None:
+            pids["apache"] = self.apache.pid
         return pids
+
+    def restart_hive(self, hive: Service, env: Mapping[str, str | None]) -> None:
+        """Restart one hive with ``env`` applied (None unsets), without failing a request.
+
+        Apache stops electing the member first; the hive then finishes what it
+        was given (uvicorn's graceful shutdown), and Apache routes to it again
+        only once its health check passes, so the next member is never drained
+        while this one is still out.
+        """
+        balancer = self.balancer
+        if balancer is not None:
+            balancer.set_disabled(hive.url, True)
+            time.sleep(DRAIN_SETTLE_S)
+        hive.stop()
+        for name, value in env.items():
+            if value is None:
+                hive.env.pop(name, None)
+            else:
+                hive.env[name] = value
+        hive.failures = 0
+        hive.start()
+        self.wait_healthy([hive])
+        if balancer is not None:
+            balancer.set_disabled(hive.url, False)
+            balancer.wait_usable(hive.url)
 
     def tend(self) -> bool:
         """Restart whatever died, with capped backoff; True when a PID changed."""
         changed = False
         now = time.monotonic()
-        servers: dict[str, ValkeyServer | PostgresServer] = {
+        servers: dict[str, ValkeyServer | PostgresServer | ApacheServer] = {
             "valkey": self.valkey,
             "postgres": self.postgres,
         }
+        if self.apache is not None:
+            servers["apache"] = self.apache
         for name, server in servers.items():
             if server.process is not None and server.process.poll() is not None:
                 log.warning("%s exited with %s; restarting", name, server.process.returncode)
@@ -206,6 +290,8 @@ class Fleet:
             if service.process.poll() is None:
                 continue
             if service.restart_at is None:
+                if now - service.started_at > STABLE_RUN_S:
+                    service.failures = 0
                 service.failures += 1
                 delay = min(2.0 ** (service.failures - 1), RESTART_BACKOFF_CAP_S)
                 service.restart_at = now + delay
@@ -222,7 +308,11 @@ class Fleet:
         return changed
 
     def stop(self) -> None:
-        """Services first, then the servers they use; every child waited for."""
+        """Ingress first, then services, then the servers they use; every child waited for."""
+        if self.balancer is not None:
+            self.balancer.close()
+        if self.apache is not None:
+            self.apache.stop()
         for service in reversed(self.services):
             service.stop()
         self.postgres.stop()

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import logging
 
-from keyforge_cli import up
+from keyforge_cli import rotate, up
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="keyforge", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     up.add_commands(sub)
+    rotate.add_commands(sub)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="keyforge: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -6,7 +6,6 @@ import argparse
 import fcntl
 import logging
 import os
-import shutil
 import signal
 import sys
 import time
@@ -14,6 +13,8 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
+from keyforge_cli import control, rotate
+from keyforge_cli.apache import find_apache
 from keyforge_cli.credentials import load_credentials
 from keyforge_cli.embedded import REPO_ROOT
 from keyforge_cli.fleet import Fleet, plan_ports
@@ -31,14 +32,33 @@ def say(message: str) -> None:
     print(f"keyforge: {message}", flush=True)
 
 
-def build_stack(fleet: Fleet, domain: str) -> dict[str, Any]:
+def build_stack(fleet: Fleet, domain: str, control_socket: Path) -> dict[str, Any]:
     hives = [s.url for s in fleet.hives]
     assets = next(s.url for s in fleet.services if s.name == "assets")
     creds = fleet.creds
     users = ("hive", "assets", "assetmgr", "admin")
+    apache: dict[str, Any] = {
+        "running": False,
+        "http_port": None,
+        "https_port": None,
+        "ca_cert": None,
+    }
+    urls: dict[str, str | None] = {"api": hives[0], "assets": assets, "web": None}
+    if fleet.apache is not None and fleet.apache.process is not None:
+        apache.update(
+            running=True,
+            http_port=fleet.apache.http_port,
+            https_port=fleet.apache.https_port,
+            ca_cert=str(fleet.apache.tls.ca_cert),
+        )
+        urls = {
+            "api": fleet.apache.url("api"),
+            "assets": fleet.apache.url("assets"),
+            "web": fleet.apache.url(),
+        }
     return {
         "domain": domain,
-        "apache": {"running": False, "http_port": None, "https_port": None, "ca_cert": None},
+        "apache": apache,
         "hives": hives,
         "assets": assets,
         "valkey": {
@@ -46,7 +66,7 @@ def build_stack(fleet: Fleet, domain: str) -> dict[str, Any]:
             "users": {user: fleet.valkey_url(user) for user in users},
         },
         "postgres": {"dsn": fleet.postgres.dsn()},
-        "urls": {"api": hives[0], "assets": assets, "web": None},
+        "urls": urls,
         "secrets": {"hive": creds.hive_secret, "admin": creds.admin_secret},
         "secret_files": {
             "hive": str(creds.hive_secret_file),
@@ -55,6 +75,7 @@ def build_stack(fleet: Fleet, domain: str) -> dict[str, Any]:
         "assets_dir": str(fleet.assets_dir),
         "data_dir": str(fleet.data_dir),
         "supervisor_pid": os.getpid(),
+        "control_socket": str(control_socket),
         "pids": fleet.pids(),
     }
 
@@ -79,19 +100,20 @@ def run_up(args: argparse.Namespace) -> int:
         return _detach(args, data_dir)
     lock = _lock_data_dir(data_dir)
     remove_stack(data_dir)  # left behind by a supervisor that was killed
-    plan = plan_ports(args.hives)
+    apache = None if args.no_apache else find_apache()
+    if apache is None and not args.no_apache:
+        say("Apache httpd is not installed: no ingress; urls point straight at the services")
+    plan = plan_ports(args.hives, apache=(args.http_port, args.https_port) if apache else None)
     for notice in plan.notices:
         say(notice)
-    if shutil.which("apache2") is None and shutil.which("httpd") is None:
-        say("Apache httpd is not installed: no ingress; urls point straight at the services")
-    else:
-        say("Apache httpd found, but the ingress is not configured yet: urls point at services")
     fleet = Fleet(
         data_dir=data_dir,
         hives=args.hives,
         creds=load_credentials(data_dir),
         plan=plan,
         assets_dir=Path(args.assets_dir).resolve(),
+        domain=args.domain,
+        apache_binary=apache,
     )
     stopping = False
 
@@ -106,15 +128,22 @@ def run_up(args: argparse.Namespace) -> int:
     except Exception as exc:
         say(f"the fleet did not come up: {exc}")
         return 1
+    server = control.ControlServer(control.socket_path(data_dir))
+
+    def publish() -> None:
+        write_stack(data_dir, build_stack(fleet, args.domain, server.path))
+
+    handlers = {"rotate_secret": rotate.control_handler(fleet, publish=publish)}
     try:
-        write_stack(data_dir, build_stack(fleet, args.domain))
+        publish()
         _print_urls(fleet, data_dir)
         while not stopping:
             if fleet.tend():
-                write_stack(data_dir, build_stack(fleet, args.domain))
-            time.sleep(TICK_S)
+                publish()
+            server.serve_once(TICK_S, handlers)
     finally:
         say("stopping the fleet")
+        server.close()
         fleet.stop()
         remove_stack(data_dir)
         lock.close()
@@ -124,6 +153,11 @@ def run_up(args: argparse.Namespace) -> int:
 
 def _print_urls(fleet: Fleet, data_dir: Path) -> None:
     say(f"the fleet is up (data dir {data_dir})")
+    if fleet.apache is not None:
+        for vhost in ("", "api", "assets"):
+            print(f"  {vhost or 'web':<10} {fleet.apache.url(vhost)}", flush=True)
+        print(f"  {'http':<10} http://127.0.0.1:{fleet.apache.http_port} (redirects)", flush=True)
+        print(f"  {'ca cert':<10} {fleet.apache.tls.ca_cert}", flush=True)
     for service in fleet.services:
         print(f"  {service.name:<10} {service.url}", flush=True)
     print(f"  {'valkey':<10} {fleet.valkey.url()}", flush=True)
@@ -148,12 +182,15 @@ def _detach(args: argparse.Namespace, data_dir: Path) -> int:
         str(args.hives),
         "--http-port",
         str(args.http_port),
+        "--https-port",
+        str(args.https_port),
         "--data-dir",
         str(data_dir),
         "--assets-dir",
         str(args.assets_dir),
         "--domain",
         args.domain,
+        *(["--no-apache"] if args.no_apache else []),
     ]
     child = spawn(argv, log_file=log_file, die_with_parent=False, cwd=REPO_ROOT)
     deadline = time.monotonic() + DETACH_TIMEOUT_S
@@ -197,6 +234,10 @@ def add_commands(sub: Any) -> None:
     up = sub.add_parser("up", help="start the whole fleet on this machine")
     up.add_argument("--hives", type=int, default=2, help="hive instances (default 2)")
     up.add_argument("--http-port", type=int, default=8080, help="Apache's HTTP port")
+    up.add_argument("--https-port", type=int, default=8443, help="Apache's HTTPS port")
+    up.add_argument(
+        "--no-apache", action="store_true", help="no ingress even where Apache is installed"
+    )
     up.add_argument("--data-dir", default=".keyforge", help="state and logs (default .keyforge)")
     up.add_argument("--assets-dir", default=str(REPO_ROOT / "data" / "system"))
     up.add_argument("--domain", default=DEFAULT_DOMAIN)

@@ -1,0 +1,99 @@
+"""Drain and restore hive members in the local Apache's balancer, through its balancer-manager.
+
+The manager answers only on loopback with the per-start admin token (see
+``infra/apache/vhosts.conf``). A change applies at once in every Apache
+worker process (the balancer lives in shared memory) and costs no reload, so
+no client connection is dropped.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import ssl
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+MANAGER_PATH = "/balancer-manager"
+BALANCER = "hive"
+ADMIN_HEADER = "X-Keyforge-Apache-Admin"
+_NONCE = re.compile(r"nonce=([0-9a-fA-F-]+)")
+_ROW = re.compile(r"<tr>\s*<td><a [^>]*>([^<]+)</a></td>(.*?)</tr>", re.S)
+_CELL = re.compile(r"<td>(.*?)</td>", re.S)
+# Status flags the manager prints for a member no request is sent to.
+UNUSABLE_FLAGS = frozenset({"Dis", "Err", "Stop", "Drn", "HcFl", "Stby", "Spar"})
+
+
+@dataclass(frozen=True)
+class MemberState:
+    url: str
+    flags: frozenset[str]
+    busy: int
+
+    @property
+    def usable(self) -> bool:
+        return "Ok" in self.flags and not self.flags & UNUSABLE_FLAGS
+
+
+class BalancerManager:
+    def __init__(self, *, https_port: int, vhost: str, ca_cert: Path, token: str) -> None:
+        self.vhost = vhost
+        self.url = f"https://127.0.0.1:{https_port}{MANAGER_PATH}"
+        # The manager ignores requests that do not come from its own page
+        # (its CSRF defence), reads included.
+        referer = f"https://{vhost}:{https_port}{MANAGER_PATH}"
+        self.headers = {"Host": vhost, ADMIN_HEADER: token, "Referer": referer}
+        self.client = httpx.Client(
+            verify=ssl.create_default_context(cafile=str(ca_cert)), timeout=5.0
+        )
+
+    def _page(self) -> str:
+        response = self.client.get(
+            self.url, headers=self.headers, extensions={"sni_hostname": self.vhost}
+        )
+        response.raise_for_status()
+        return response.text
+
+    def members(self) -> dict[str, MemberState]:
+        members = {}
+        for url, rest in _ROW.findall(self._page()):
+            cells = [html.unescape(c).strip() for c in _CELL.findall(rest)]
+            # Route, RouteRedir, Factor, Set, Status, Elected, Busy, ...
+            members[url] = MemberState(url, frozenset(cells[4].split()), int(cells[6]))
+        return members
+
+    def set_disabled(self, member: str, disabled: bool) -> None:
+        nonce = _NONCE.search(self._page())
+        if nonce is None:
+            raise RuntimeError("Apache's balancer-manager page carries no nonce")
+        form = {
+            "b": BALANCER,
+            "w": member,
+            "w_status_D": "1" if disabled else "0",
+            "nonce": nonce.group(1),
+        }
+        response = self.client.post(
+            self.url, data=form, headers=self.headers, extensions={"sni_hostname": self.vhost}
+        )
+        response.raise_for_status()
+        state = self.members().get(member)
+        if state is None or ("Dis" in state.flags) != disabled:
+            raise RuntimeError(f"Apache did not {'disable' if disabled else 'enable'} {member}")
+
+    def wait_usable(self, member: str, timeout_s: float = 15.0) -> None:
+        """Until Apache sends requests to ``member`` again (its health check passed)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            state = self.members().get(member)
+            if state is not None and state.usable:
+                return
+            if time.monotonic() > deadline:
+                flags = " ".join(sorted(state.flags)) if state else "missing"
+                raise TimeoutError(f"Apache still does not route to {member} ({flags})")
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        self.client.close()
