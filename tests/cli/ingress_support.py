@@ -1,0 +1,246 @@
+"""Reaching the local stack's Apache the way clients do, and simulated nodes that load it.
+
+``*.localhost`` does not resolve on this machine: every client here connects
+to 127.0.0.1 and presents the virtual host as ``Host`` and TLS SNI, and
+verifies the certificate against the stack's dev CA.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import ssl
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from keyforge_cli.apache import find_apache
+from keyforge_cli.fasthttp import FastHttpClient
+
+BOOT_TIMEOUT_S = 150.0
+
+
+def keyforge(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "keyforge_cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A running ``keyforge up --detach`` and what its ``stack.json`` says."""
+
+    data_dir: Path
+    info: dict[str, Any]
+
+    @property
+    def domain(self) -> str:
+        return str(self.info["domain"])
+
+    @property
+    def https_port(self) -> int:
+        return int(self.info["apache"]["https_port"])
+
+    @property
+    def http_port(self) -> int:
+        return int(self.info["apache"]["http_port"])
+
+    def host(self, vhost: str = "") -> str:
+        return f"{vhost}.{self.domain}" if vhost else self.domain
+
+    def tls(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.info["apache"]["ca_cert"])
+
+    def secret(self, role: str = "hive") -> str:
+        return Path(self.info["secret_files"][role]).read_text().strip()
+
+    def get(self, vhost: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request on a fresh TLS connection to ``vhost``, verified against the dev CA."""
+        return self.request("GET", vhost, path, **kwargs)
+
+    def request(
+        self,
+        method: str,
+        vhost: str,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        host = self.host(vhost)
+        with httpx.Client(verify=self.tls(), timeout=10.0) as client:
+            return client.request(
+                method,
+                f"https://127.0.0.1:{self.https_port}{path}",
+                headers={"Host": f"{host}:{self.https_port}", **(headers or {})},
+                extensions={"sni_hostname": host},
+                **kwargs,
+            )
+
+    def fast_client(self, vhost: str, size: int) -> FastHttpClient:
+        host = self.host(vhost)
+        return FastHttpClient(
+            "127.0.0.1",
+            self.https_port,
+            size=size,
+            host_header=f"{host}:{self.https_port}",
+            tls=self.tls(),
+            server_hostname=host,
+            timeout_s=15.0,
+        )
+
+
+def require_apache() -> None:
+    if find_apache() is None:
+        pytest.skip("Apache httpd is not installed (bin/ensure-apache installs Debian's apache2)")
+
+
+@contextlib.contextmanager
+def running_stack(data_dir: Path, *args: str) -> Iterator[Stack]:
+    """``keyforge up --detach`` with Apache; stopped (by PID, via ``keyforge down``) after."""
+    require_apache()
+    try:
+        result = keyforge("up", "--detach", "--data-dir", str(data_dir), *args)
+        assert result.returncode == 0, result.stdout + result.stderr
+        info = json.loads((data_dir / "stack.json").read_text())
+        assert info["apache"]["running"] is True, info["apache"]
+        yield Stack(data_dir, info)
+    finally:
+        keyforge("down", "--data-dir", str(data_dir))
+
+
+@dataclass
+class LoadReport:
+    """Every answer by status, and the node-level outcome of every heartbeat."""
+
+    by_status: Counter[int] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    beats: int = 0
+    failed: int = 0
+    reauthenticated: int = 0
+    retried: int = 0
+
+    def summary(self) -> str:
+        return (
+            f"beats={self.beats} failed={self.failed} reauth={self.reauthenticated} "
+            f"retried={self.retried} by_status={dict(self.by_status)} errors={dict(self.errors)}"
+        )
+
+
+@dataclass
+class _Node:
+    node_id: str
+    secret: str
+
+    def registration(self) -> dict[str, Any]:
+        return {
+            "node_id": self.node_id,
+            "cpu_model": "Simulated CPU",
+            "cores": 4,
+            "l2_cache_kb": 512,
+            "ops_per_sec": 1e6,
+        }
+
+
+class SimulatedNodes:
+    """N nodes that register and heartbeat through Apache until stopped.
+
+    Like real nodes, a node that gets 401 re-reads its secret file and sends
+    the beat again, and one the hive does not know registers again. A beat
+    counts as failed when its final answer is not a success or no answer came.
+    A request the hive died holding (the connection closed unanswered, or
+    Apache's 502) is a failed request, unless ``retry_lost``: then the node
+    sends the beat once more, and the retry is counted.
+    """
+
+    def __init__(
+        self, stack: Stack, count: int, interval_s: float, *, retry_lost: bool = False
+    ) -> None:
+        self.stack = stack
+        self.count = count
+        self.interval_s = interval_s
+        self.retry_lost = retry_lost
+        self._registered = 0
+        self._all_registered = asyncio.Event()
+        self.report = LoadReport()
+        self.secret_file = Path(stack.info["secret_files"]["hive"])
+        self._stop = asyncio.Event()
+
+    async def _send(
+        self, client: FastHttpClient, node: _Node, path: str, body: dict[str, Any]
+    ) -> int:
+        try:
+            reply = await client.post_json(path, body, {"X-Keyforge-Secret": node.secret})
+        except (OSError, EOFError, asyncio.IncompleteReadError, TimeoutError) as exc:
+            self.report.errors[type(exc).__name__] += 1
+            return 0
+        self.report.by_status[reply.status] += 1
+        return reply.status
+
+    async def _beat(self, client: FastHttpClient, node: _Node) -> None:
+        path = f"/nodes/{node.node_id}/heartbeat"
+        beat = {"ips": 1000.0}
+        status = await self._send(client, node, path, beat)
+        if status in (0, 502) and self.retry_lost:
+            self.report.retried += 1
+            status = await self._send(client, node, path, beat)
+        if status == 401:
+            node.secret = self.secret_file.read_text().strip()
+            self.report.reauthenticated += 1
+            status = await self._send(client, node, path, beat)
+        if status == 404:
+            await self._send(client, node, "/nodes/register", node.registration())
+            status = await self._send(client, node, path, beat)
+        self.report.beats += 1
+        if not 200 <= status < 300:
+            self.report.failed += 1
+
+    async def _node(self, client: FastHttpClient, index: int) -> None:
+        node = _Node(f"sim-{index:03d}", self.secret_file.read_text().strip())
+        status = await self._send(client, node, "/nodes/register", node.registration())
+        assert status == 200, f"{node.node_id} could not register: {status}"
+        self._registered += 1
+        if self._registered == self.count:
+            self._all_registered.set()
+        # Spread the nodes over one interval, as independent machines are.
+        await asyncio.sleep(self.interval_s * index / self.count)
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while not self._stop.is_set():
+            await self._beat(client, node)
+            next_at += self.interval_s
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[LoadReport]:
+        client = self.stack.fast_client("api", size=self.count)
+        tasks = [asyncio.create_task(self._node(client, i)) for i in range(self.count)]
+        try:
+            async with asyncio.timeout(60):
+                await self._all_registered.wait()
+            await asyncio.sleep(self.interval_s)
+            yield self.report
+        finally:
+            self._stop.set()
+            await asyncio.gather(*tasks)
+            await client.aclose()
+
+
+def wait_for(predicate: Any, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what} within {timeout_s}s"
+        time.sleep(0.1)
