@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from keyforge_cli.processes import spawn, stop_process, wait_for_port
 from keyforge_shared import formats
 from keyforge_shared.formats import KeycodeTable
 from keyforge_shared.scoring import ScoringModel, build_model, load_corpus
+from tests.conftest import ValkeyFixture
 from tests.hive.conftest import NODE_HEADERS, ORIGINAL_DATA, SYSTEM_ASSETS, register
+from tests.support import ADMIN_SECRET, NODE_SECRET
 
 PARAMS: dict[str, Any] = {
     "search_epochs": 5,
@@ -105,3 +111,27 @@ def layout_keys(root: Path, spec: dict[str, Any], name: str) -> list[str]:
     definition = spec["definition"]
     text = definition["layouts"][name]
     return formats.parse_layout(text, keycodes_of(root), len(definition["geometry"]["keys"]))
+
+
+def start_hive_process(
+    database_url: str, valkey: ValkeyFixture, log_file: Path, port: int
+) -> subprocess.Popen[bytes]:
+    """One real ``keyforge-hive`` on ``port`` (so a restart comes back at the same address)."""
+    env = {
+        **os.environ,
+        "KEYFORGE_ENV": "prod",
+        "KEYFORGE_LISTEN_HOST": "127.0.0.1",
+        "KEYFORGE_LISTEN_PORT": str(port),
+        "DATABASE_URL": database_url,
+        "KEYFORGE_VALKEY_URL": valkey.url("hive"),
+        "HIVE_SECRET": NODE_SECRET,
+        "HIVE_ADMIN_SECRET": ADMIN_SECRET,
+        "KEYFORGE_LOG_LEVEL": "warning",
+    }
+    process = spawn([sys.executable, "-m", "keyforge_hive"], env=env, log_file=log_file)
+    try:
+        wait_for_port(port, timeout_s=60, process=process)
+    except BaseException:
+        stop_process(process)
+        raise
+    return process
