@@ -17,7 +17,9 @@ from keyforge_shared.connect import connect_valkey
 from keyforge_shared.errors import install_error_handlers
 from keyforge_shared.health import HealthCheck, health_router, valkey_check
 from keyforge_shared.keys import Keys
+from keyforge_shared.live_settings import RuntimeView, follow_settings
 from keyforge_shared.loops import stop_tasks
+from keyforge_shared.runtime_settings import RuntimeSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +29,7 @@ class AssetManager:
     valkey: Redis
     state: ManagerState
     task: asyncio.Task[None]
+    runtime: RuntimeView  # the fleet's runtime settings, followed live
 
 
 def manager_of(request: Request) -> AssetManager:
@@ -59,12 +62,16 @@ def create_app(settings: AssetMgrSettings) -> FastAPI:
         keys = Keys(settings.valkey_prefix)
         state = ManagerState()
         task = asyncio.create_task(run_manager(settings, valkey, keys, state), name="assetmgr")
+        runtime = RuntimeView(RuntimeSettings())  # defaults until the first read
+        follower = asyncio.create_task(
+            follow_settings(valkey, keys, runtime), name="settings-follow"
+        )
         try:
-            app.state.manager = AssetManager(settings, keys, valkey, state, task)
+            app.state.manager = AssetManager(settings, keys, valkey, state, task, runtime)
             yield
         finally:
             # Cancelling an active term releases the lock, so a standby takes over at once.
-            await stop_tasks([task])
+            await stop_tasks([task, follower])
             await valkey.aclose()
 
     app = FastAPI(title="KeyForge asset manager", lifespan=lifespan)

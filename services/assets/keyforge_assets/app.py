@@ -23,7 +23,9 @@ from keyforge_shared.connect import connect_valkey
 from keyforge_shared.errors import ContainUnexpectedErrors, DependencyDown, install_error_handlers
 from keyforge_shared.health import HealthCheck, health_router, valkey_check
 from keyforge_shared.keys import Keys
+from keyforge_shared.live_settings import RuntimeView, follow_settings
 from keyforge_shared.loops import stop_tasks
+from keyforge_shared.runtime_settings import RuntimeSettings
 
 
 class GatewayApp(FastAPI):
@@ -71,13 +73,15 @@ def create_app(settings: AssetsSettings) -> FastAPI:
             max_bytes=settings.blob_cache_bytes,
             max_item_bytes=settings.blob_cache_item_bytes,
         )
-        app.state.gateway = Gateway(settings, keys, valkey, cache, blobs)
+        runtime = RuntimeView(RuntimeSettings())  # defaults until the first read
+        app.state.gateway = Gateway(settings, keys, valkey, cache, blobs, runtime)
         # On failure keep_fresh retries; requests answer 503 until it succeeds.
         with contextlib.suppress(RedisError):
             await cache.refresh()
         tasks = [
             asyncio.create_task(cache.follow_events(), name="asset-events"),
             asyncio.create_task(cache.keep_fresh(), name="manifest-refresh"),
+            asyncio.create_task(follow_settings(valkey, keys, runtime), name="settings-follow"),
         ]
         try:
             yield

@@ -11,6 +11,7 @@ from keyforge_assets.blob_cache import BlobCache
 from keyforge_assets.config import AssetsSettings
 from keyforge_assets.manifest_cache import ManifestCache
 from keyforge_shared.keys import Keys
+from keyforge_shared.live_settings import RuntimeView
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +21,7 @@ class Gateway:
     valkey: Redis
     manifest: ManifestCache
     blobs: BlobCache
+    runtime: RuntimeView  # the fleet's runtime settings, followed live
 
 
 def gateway_of(request: Request) -> Gateway:

@@ -23,20 +23,22 @@ from keyforge_hive.jobs_state import JobsState
 from keyforge_hive.last_seen import LastSeenFlusher
 from keyforge_hive.node_status import NodeStatusTracker
 from keyforge_hive.routes import cluster, jobs, metrics, nodes, results, submissions
+from keyforge_hive.routes import settings as settings_routes
+from keyforge_hive.settings_sync import SYNC_S, sync_settings
 from keyforge_hive.sse import EventStream
-from keyforge_hive.state import Hive, RuntimeView, StatusAnnouncer, hive_of
+from keyforge_hive.state import Hive, StatusAnnouncer, hive_of
 from keyforge_shared.body_guard import RequestBodyGuard
 from keyforge_shared.connect import connect_postgres, connect_valkey
 from keyforge_shared.errors import install_error_handlers
 from keyforge_shared.health import HealthCheck, health_router, postgres_check, valkey_check
 from keyforge_shared.keys import Keys
+from keyforge_shared.live_settings import RuntimeView, follow_settings
 from keyforge_shared.loops import run_every, stop_tasks
 from keyforge_shared.routing import mount_routers
-from keyforge_shared.runtime_settings import load_runtime_settings
+from keyforge_shared.runtime_settings import load_stored_settings
 
 MONITOR_TICK_S = 1.0
 FLUSH_TICK_S = 1.0
-SETTINGS_REFRESH_S = 5.0
 
 
 def _health_checks(request: Request) -> dict[str, HealthCheck]:
@@ -65,7 +67,8 @@ async def _open_hive(settings: HiveSettings, stack: AsyncExitStack) -> Hive:
     stack.push_async_callback(reader.aclose)
 
     keys = Keys(settings.valkey_prefix)
-    runtime = RuntimeView(await load_runtime_settings(pool, actor="hive"))
+    stored = await load_stored_settings(pool, actor="hive")
+    runtime = RuntimeView(stored.settings, stored.version)
     flusher = LastSeenFlusher(pool, lambda: runtime.current.last_seen_flush_s)
     announcer = StatusAnnouncer(valkey, keys, flusher)
     return Hive(
@@ -93,9 +96,6 @@ async def _open_hive(settings: HiveSettings, stack: AsyncExitStack) -> Hive:
 
 
 def _start_loops(hive: Hive) -> list[asyncio.Task[None]]:
-    async def refresh_settings() -> None:
-        hive.runtime.current = await load_runtime_settings(hive.pool, actor="hive")
-
     loops = {
         "heartbeat-flusher": hive.heartbeats.run(),
         "event-fanout": hive.fanout.run(),
@@ -103,9 +103,9 @@ def _start_loops(hive: Hive) -> list[asyncio.Task[None]]:
         "last-seen-flusher": run_every(
             "last-seen-flusher", lambda: FLUSH_TICK_S, hive.last_seen.flush
         ),
-        "settings-refresh": run_every(
-            "settings-refresh", lambda: SETTINGS_REFRESH_S, refresh_settings
-        ),
+        # Changes arrive by announcement within a second; the sync is the backstop.
+        "settings-follow": follow_settings(hive.valkey, hive.keys, hive.runtime),
+        "settings-sync": run_every("settings-sync", lambda: SYNC_S, lambda: sync_settings(hive)),
         **hive.jobs.loops(hive.fanout),
     }
     return [asyncio.create_task(coro, name=name) for name, coro in loops.items()]
@@ -139,6 +139,7 @@ def create_app(settings: HiveSettings) -> FastAPI:
         health_router(_health_checks),
         cluster.router,
         metrics.router,
+        settings_routes.router,
     )
     app.router.routes.append(Route("/events", EventStream(), methods=["GET"]))
 

@@ -20,16 +20,9 @@ from keyforge_hive.last_seen import LastSeenFlusher
 from keyforge_hive.node_status import NodeStatusTracker
 from keyforge_shared.events import publish_update
 from keyforge_shared.keys import Keys
-from keyforge_shared.runtime_settings import RuntimeSettings
+from keyforge_shared.live_settings import RuntimeView
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class RuntimeView:
-    """The current runtime settings; replaced as a whole when they change."""
-
-    current: RuntimeSettings
 
 
 @dataclass
