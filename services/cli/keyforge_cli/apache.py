@@ -35,11 +35,6 @@ MODULE_DIRS = (
     Path("/usr/local/apache2/modules"),  # the httpd image, source builds
 )
 START_TIMEOUT_S = 20.0
-# Options for each balancer member; why each one is there is said in vhosts.conf.
-MEMBER_OPTIONS = (
-    "retry=1 connectiontimeout=2 ttl=2 ping=2 flushpackets=on "
-    "hcmethod=GET hcuri=/livez hcinterval=1 hcpasses=1 hcfails=1"
-)
 
 
 def find_apache() -> Path | None:
@@ -76,8 +71,9 @@ def _run_as() -> tuple[str, str]:
 
 
 def member_lines(upstreams: list[str]) -> str:
+    """The members file: one line per hive, its options defined in vhosts.conf."""
     lines = [
-        f"BalancerMember {url} route=hive-{index} {MEMBER_OPTIONS}"
+        f"BalancerMember {url} route=hive-{index} ${{KEYFORGE_HIVE_MEMBER_OPTIONS}}"
         for index, url in enumerate(upstreams)
     ]
     return "\n".join(lines) + "\n"
