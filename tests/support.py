@@ -19,6 +19,8 @@ from keyforge_hive.config import HiveSettings
 
 NODE_SECRET = "node-secret-for-tests-0123456789"
 ADMIN_SECRET = "admin-secret-for-tests-0123456789"
+# A fixed AES-256 key for KV secrets (base64 of 32 bytes), so tests can compare key ids.
+SECRETS_KEY = "a2V5Zm9yZ2UgdGVzdHMgc2VjcmV0cyBrZXkgMzIgYiE="
 
 
 async def wait_until(
@@ -65,6 +67,7 @@ def hive_settings(*, database_url: str, valkey_url: str, **overrides: Any) -> Hi
         "KEYFORGE_VALKEY_URL": valkey_url,
         "HIVE_SECRET": NODE_SECRET,
         "HIVE_ADMIN_SECRET": ADMIN_SECRET,
+        "KEYFORGE_SECRETS_KEY": SECRETS_KEY,
         "KEYFORGE_CONNECT_ATTEMPTS": 3,
     }
     values.update(overrides)

@@ -20,9 +20,10 @@ from keyforge_hive.heartbeat_endpoint import PATH as HEARTBEAT_PATH
 from keyforge_hive.heartbeat_endpoint import HeartbeatEndpoint, document_heartbeat
 from keyforge_hive.heartbeats import HeartbeatBatcher
 from keyforge_hive.jobs_state import JobsState
+from keyforge_hive.kv_store import sweep_expired
 from keyforge_hive.last_seen import LastSeenFlusher
 from keyforge_hive.node_status import NodeStatusTracker
-from keyforge_hive.routes import cluster, jobs, metrics, nodes, results, submissions
+from keyforge_hive.routes import cluster, jobs, kv, metrics, nodes, results, submissions
 from keyforge_hive.routes import settings as settings_routes
 from keyforge_hive.settings_sync import SYNC_S, sync_settings
 from keyforge_hive.sse import EventStream
@@ -39,6 +40,7 @@ from keyforge_shared.runtime_settings import load_stored_settings
 
 MONITOR_TICK_S = 1.0
 FLUSH_TICK_S = 1.0
+KV_SWEEP_S = 30.0
 
 
 def _health_checks(request: Request) -> dict[str, HealthCheck]:
@@ -92,6 +94,7 @@ async def _open_hive(settings: HiveSettings, stack: AsyncExitStack) -> Hive:
         fanout=EventFanout(reader, keys),
         stats_cache=StatsCache(),
         jobs=JobsState.open(valkey, keys, pool, lambda: runtime.current.lease_s),
+        secrets=settings.secrets_keyring(),
     )
 
 
@@ -106,6 +109,7 @@ def _start_loops(hive: Hive) -> list[asyncio.Task[None]]:
         # Changes arrive by announcement within a second; the sync is the backstop.
         "settings-follow": follow_settings(hive.valkey, hive.keys, hive.runtime),
         "settings-sync": run_every("settings-sync", lambda: SYNC_S, lambda: sync_settings(hive)),
+        "kv-sweep": run_every("kv-sweep", lambda: KV_SWEEP_S, lambda: sweep_expired(hive.pool)),
         **hive.jobs.loops(hive.fanout),
     }
     return [asyncio.create_task(coro, name=name) for name, coro in loops.items()]
@@ -140,6 +144,7 @@ def create_app(settings: HiveSettings) -> FastAPI:
         cluster.router,
         metrics.router,
         settings_routes.router,
+        kv.router,
     )
     app.router.routes.append(Route("/events", EventStream(), methods=["GET"]))
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
+from keyforge_shared.kv_crypto import Keyring, parse_secrets_key
 from keyforge_shared.settings import ServiceSettings, require_real_secret
 
 
@@ -31,6 +32,27 @@ class HiveSettings(ServiceSettings):
         validation_alias="KEYFORGE_BODY_LIMIT",
     )
     pg_pool_size: int = Field(default=10, ge=1, le=100, validation_alias="KEYFORGE_PG_POOL_SIZE")
+    # Base64 AES-256 keys for KV secrets; the previous one only decrypts (rotation).
+    secrets_key: SecretStr | None = Field(default=None, validation_alias="KEYFORGE_SECRETS_KEY")
+    secrets_key_previous: SecretStr | None = Field(
+        default=None, validation_alias="KEYFORGE_SECRETS_KEY_PREVIOUS"
+    )
+
+    @field_validator("secrets_key", "secrets_key_previous")
+    @classmethod
+    def _secrets_key_is_aes256(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_secrets_key(value.get_secret_value())  # ValueError names no value
+        return value
+
+    def secrets_keyring(self) -> Keyring | None:
+        if self.secrets_key is None:
+            return None
+        previous = self.secrets_key_previous
+        return Keyring.from_keys(
+            parse_secrets_key(self.secrets_key.get_secret_value()),
+            parse_secrets_key(previous.get_secret_value()) if previous else None,
+        )
 
     @model_validator(mode="after")
     def _secrets_are_real(self) -> HiveSettings:

@@ -14,6 +14,7 @@ from typing import Any, Final
 
 import asyncpg
 
+from keyforge_hive.kv_store import tombstone_job_namespaces
 from keyforge_shared.errors import Conflict, NotFound
 
 OPEN_STATUSES: Final = ("active", "paused")
@@ -100,6 +101,9 @@ async def change_status(pool: asyncpg.Pool, job_id: str, action: str) -> tuple[s
             job_id,
             transition.target,
         )
+        if transition.target == "cancelled":
+            # Its KV namespaces go with it, in the same transaction (only admins cancel).
+            await tombstone_job_namespaces(conn, job_id, actor="admin")
     return current, transition.target
 
 

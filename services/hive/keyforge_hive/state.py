@@ -20,6 +20,7 @@ from keyforge_hive.last_seen import LastSeenFlusher
 from keyforge_hive.node_status import NodeStatusTracker
 from keyforge_shared.events import publish_update
 from keyforge_shared.keys import Keys
+from keyforge_shared.kv_crypto import Keyring
 from keyforge_shared.live_settings import RuntimeView
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class Hive:
     fanout: EventFanout
     stats_cache: StatsCache
     jobs: JobsState
+    secrets: Keyring | None  # None without KEYFORGE_SECRETS_KEY: secret values refused
 
 
 def hive_of(request: Request) -> Hive:
