@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
+import shutil
+import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 
+from tests.conftest import ValkeyFixture
 from tests.hive.conftest import (
     ADMIN_HEADERS,
     NODE_HEADERS,
     ORIGINAL_DATA,
     SYSTEM_ASSETS,
     HivePair,
+    publish_assets,
 )
 from tests.hive.jobs_support import (
+    assets_model,
     create_job,
     job_spec,
     layout_keys,
@@ -264,3 +271,30 @@ async def test_submissions_are_stored_and_listed_newest_first(hives: HivePair) -
         response = await hives.a.post("/submissions", json=body, headers=NODE_HEADERS)
         assert response.status_code == 422, body
     assert (await hives.a.get("/submissions")).status_code == 401
+
+
+async def test_a_republished_asset_rebuilds_the_jobs_scorer(
+    hives: HivePair, valkey: ValkeyFixture, tmp_path: Path
+) -> None:
+    root = tmp_path / "system"
+    shutil.copytree(SYSTEM_ASSETS, root)
+    await publish_assets(valkey, root)
+    spec = job_spec()
+    job_id = await create_job(hives.a, spec)
+    qwerty = layout_keys(root, spec, "Qwerty")
+    before = (await score(hives.b, job_id, " ".join(qwerty))).json()["score"]
+    assert before == assets_model.__wrapped__(root, json.dumps(spec["definition"]), "{}").score(
+        qwerty
+    )
+    matrix = root / "cost_matrix.csv"
+    header, *rows = matrix.read_text().splitlines()
+    slower = [",".join([*r.split(",")[:2], str(float(r.split(",")[2]) + 10), r.split(",")[3]])
+              for r in rows]  # fmt: skip
+    matrix.write_text("\n".join([header, *slower]) + "\n")
+    past = time.time() - 5
+    os.utime(matrix, (past, past))
+    await publish_assets(valkey, root)
+    after = (await score(hives.b, job_id, " ".join(qwerty))).json()["score"]
+    expected = assets_model.__wrapped__(root, json.dumps(spec["definition"]), "{}").score(qwerty)
+    assert after == expected
+    assert after > before
