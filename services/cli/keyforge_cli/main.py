@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from keyforge_cli import rotate, up
+from keyforge_cli import node, rotate, up
 
 
 def main() -> None:
@@ -13,6 +13,7 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     up.add_commands(sub)
     rotate.add_commands(sub)
+    node.add_commands(sub)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="keyforge: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)

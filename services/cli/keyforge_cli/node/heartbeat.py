@@ -1,0 +1,79 @@
+"""The heartbeat loop: at the interval the hive asks for, the node's own measured speed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from keyforge_cli.node.backoff import Backoff, pause
+from keyforge_cli.node.hardware import ram_usage, temperature_c
+from keyforge_cli.node.hive_client import AuthRefused, HiveUnavailable, Refused, UnknownNode
+from keyforge_cli.node.session import NodeSession
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkMeter:
+    """Swap deltas priced by the workers; ``rate`` is per second since it was last asked."""
+
+    ops: int = 0
+    _since: float = field(default_factory=time.monotonic)
+    _ops_then: int = 0
+
+    def add(self, ops: int) -> None:
+        self.ops += ops
+
+    def rate(self) -> float:
+        now = time.monotonic()
+        elapsed = now - self._since
+        rate = (self.ops - self._ops_then) / elapsed if elapsed > 0 else 0.0
+        self._since, self._ops_then = now, self.ops
+        return round(rate, 1)
+
+
+def telemetry(meter: WorkMeter, job_id: str | None) -> dict[str, Any]:
+    used, total = ram_usage()
+    beat: dict[str, Any] = {"ips": meter.rate(), "ram_used_bytes": used, "ram_total_bytes": total}
+    temperature = temperature_c()
+    if temperature is not None:
+        beat["temperature_c"] = temperature
+    if job_id is not None:
+        beat["job_id"] = job_id
+    return beat
+
+
+async def heartbeat_loop(
+    session: NodeSession, meter: WorkMeter, current_job: Callable[[], str | None]
+) -> None:
+    loop = asyncio.get_running_loop()
+    backoff = Backoff()
+    next_at = loop.time()
+    while not session.stopping.is_set():
+        generation = session.generation
+        try:
+            interval = await session.hive.heartbeat(
+                session.node_id, telemetry(meter, current_job())
+            )
+        except (UnknownNode, HiveUnavailable, AuthRefused) as exc:
+            # Never longer than one interval between tries: the TTL is three.
+            interval_s = session.heartbeat_interval_s
+            if await session.recover(exc, backoff, "heartbeat", generation, max_wait_s=interval_s):
+                return
+            continue
+        except Refused as exc:
+            log.warning("the hive refused a heartbeat: %s", exc)
+        else:
+            if backoff.failures:
+                log.info("heartbeats reach the hive again")
+            backoff.reset()
+            if interval:
+                session.heartbeat_interval_s = interval
+        # Drift-free: the next beat is due one interval after this one was due.
+        next_at = max(next_at + session.heartbeat_interval_s, loop.time())
+        if await pause(session.stopping, next_at - loop.time()):
+            return
