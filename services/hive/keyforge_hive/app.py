@@ -23,6 +23,7 @@ from keyforge_hive.jobs_state import JobsState
 from keyforge_hive.kv_store import sweep_expired
 from keyforge_hive.last_seen import LastSeenFlusher
 from keyforge_hive.node_status import NodeStatusTracker
+from keyforge_hive.retention import prune_results
 from keyforge_hive.routes import cluster, jobs, kv, metrics, nodes, results, submissions
 from keyforge_hive.routes import settings as settings_routes
 from keyforge_hive.settings_sync import SYNC_S, sync_settings
@@ -99,6 +100,9 @@ async def _open_hive(settings: HiveSettings, stack: AsyncExitStack) -> Hive:
 
 
 def _start_loops(hive: Hive) -> list[asyncio.Task[None]]:
+    async def prune() -> None:
+        await prune_results(hive.pool, hive.runtime.current.result_retention_days)
+
     loops = {
         "heartbeat-flusher": hive.heartbeats.run(),
         "event-fanout": hive.fanout.run(),
@@ -110,6 +114,9 @@ def _start_loops(hive: Hive) -> list[asyncio.Task[None]]:
         "settings-follow": follow_settings(hive.valkey, hive.keys, hive.runtime),
         "settings-sync": run_every("settings-sync", lambda: SYNC_S, lambda: sync_settings(hive)),
         "kv-sweep": run_every("kv-sweep", lambda: KV_SWEEP_S, lambda: sweep_expired(hive.pool)),
+        "result-retention": run_every(
+            "result-retention", lambda: hive.settings.retention_pass_s, prune
+        ),
         **hive.jobs.loops(hive.fanout),
     }
     return [asyncio.create_task(coro, name=name) for name, coro in loops.items()]

@@ -32,6 +32,10 @@ class HiveSettings(ServiceSettings):
         validation_alias="KEYFORGE_BODY_LIMIT",
     )
     pg_pool_size: int = Field(default=10, ge=1, le=100, validation_alias="KEYFORGE_PG_POOL_SIZE")
+    # How often a hive prunes old results (result_retention_days is read at each pass).
+    retention_pass_s: float = Field(
+        default=600.0, gt=0, le=86400, validation_alias="KEYFORGE_RETENTION_PASS_S"
+    )
     # Base64 AES-256 keys for KV secrets; the previous one only decrypts (rotation).
     secrets_key: SecretStr | None = Field(default=None, validation_alias="KEYFORGE_SECRETS_KEY")
     secrets_key_previous: SecretStr | None = Field(
