@@ -98,7 +98,9 @@ def async_client(
     )
 
 
-def fast_client(endpoint: Endpoint, *, size: int, timeout_s: float = 30.0) -> FastHttpClient:
+def fast_client(
+    endpoint: Endpoint, *, size: int, timeout_s: float = 30.0, max_idle_s: float | None = None
+) -> FastHttpClient:
     """A lean keep-alive pool to ``endpoint`` for load (the swarm)."""
     return FastHttpClient(
         endpoint.connect_host,
@@ -108,4 +110,5 @@ def fast_client(endpoint: Endpoint, *, size: int, timeout_s: float = 30.0) -> Fa
         tls=endpoint.ssl_context(),
         server_hostname=endpoint.host if endpoint.tls else None,
         timeout_s=timeout_s,
+        max_idle_s=max_idle_s,
     )

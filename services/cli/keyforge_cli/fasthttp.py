@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import ssl
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,7 @@ class _Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
+        self.last_used = time.monotonic()
 
     async def roundtrip(self, request: bytes) -> Reply:
         self.writer.write(request)
@@ -64,11 +66,16 @@ class FastHttpClient:
         tls: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
         timeout_s: float = 30.0,
+        max_idle_s: float | None = None,
     ) -> None:
+        """``max_idle_s``: reconnect rather than reuse a connection idle this long. Set it
+        below the server's keep-alive timeout (uvicorn's and Apache's: 5 s), so a request
+        never goes out on a connection the server is closing at that very moment."""
         self.host, self.port, self.size = host, port, size
         self.host_header = host_header or f"{host}:{port}"
         self.tls, self.server_hostname = tls, server_hostname
         self.timeout_s = timeout_s
+        self.max_idle_s = max_idle_s
         self._idle: asyncio.Queue[_Connection | None] = asyncio.Queue()
         for _ in range(size):
             self._idle.put_nowait(None)  # a slot not yet connected
@@ -97,10 +104,14 @@ class FastHttpClient:
         request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
         conn = await self._idle.get()
         try:
+            if conn is not None and self._stale(conn):
+                conn.close()
+                conn = None
             if conn is None:
                 conn = await self._connect()
             async with asyncio.timeout(self.timeout_s):
                 reply = await conn.roundtrip(request)
+            conn.last_used = time.monotonic()
             if reply.headers.get("connection", "").lower() == "close":
                 conn.close()
                 conn = None
@@ -112,6 +123,10 @@ class FastHttpClient:
             raise
         finally:
             self._idle.put_nowait(conn)
+
+    def _stale(self, conn: _Connection) -> bool:
+        idle = time.monotonic() - conn.last_used
+        return self.max_idle_s is not None and idle > self.max_idle_s
 
     async def post_json(
         self, path: str, payload: Any, headers: Mapping[str, str] | None = None

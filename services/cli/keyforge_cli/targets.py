@@ -1,11 +1,12 @@
 """What a client command talks to: from ``--stack D`` (``D/stack.json``) or from explicit flags.
 
-``--stack`` takes the URLs (through Apache when it runs), the secret files
-and the dev CA from the stack file, so ``keyforge node --stack .keyforge``
-is all a developer types. Without it: ``--hive URL``, the asset gateway
-from ``--assets`` or derived from the hive URL (``api.X`` → ``assets.X``,
-port 3000 → 3001, the contract's defaults), secrets from ``--secret-file``
-or ``HIVE_SECRET`` / ``HIVE_ADMIN_SECRET``.
+``--stack`` (``.keyforge`` when neither is given) takes the URLs (through
+Apache when it runs), the secret files and the dev CA from the stack file,
+so ``keyforge node`` beside a ``keyforge up`` is all a developer types.
+Without it: ``--hive URL``, the asset gateway from ``--assets`` or derived
+from the hive URL (``api.X`` → ``assets.X``, port 3000 → 3001, the
+contract's defaults), secrets from ``--secret-file`` or ``HIVE_SECRET`` /
+``HIVE_ADMIN_SECRET``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from keyforge_cli.secret_source import SecretSource
 from keyforge_cli.stackfile import read_stack
 
 HIVE_PORT, ASSETS_PORT = 3000, 3001
+DEFAULT_STACK = Path(".keyforge")  # `keyforge up`'s default data dir
 
 
 @dataclass(frozen=True)
@@ -32,9 +34,11 @@ class Targets:
 
 
 def add_target_arguments(parser: argparse.ArgumentParser, *, assets: bool = False) -> None:
-    where = parser.add_mutually_exclusive_group(required=True)
+    where = parser.add_mutually_exclusive_group()
     where.add_argument("--hive", help="the hive API's origin, e.g. https://api.keyforge.localhost")
-    where.add_argument("--stack", type=Path, help="a local stack's data dir (reads stack.json)")
+    where.add_argument(
+        "--stack", type=Path, help=f"a local stack's data dir (default {DEFAULT_STACK}/ if any)"
+    )
     if assets:
         parser.add_argument("--assets", help="the asset gateway's origin (default: derived)")
     parser.add_argument("--secret-file", type=Path, help="node secret file (default $HIVE_SECRET)")
@@ -71,6 +75,10 @@ def _from_stack(data_dir: Path) -> Targets:
 
 def resolve_targets(args: argparse.Namespace) -> Targets:
     """The endpoints and secrets the parsed arguments name; SystemExit with a reason if unusable."""
+    if args.stack is None and args.hive is None:
+        if not (DEFAULT_STACK / "stack.json").exists():
+            raise SystemExit("keyforge: give --hive URL or --stack DATA_DIR")
+        args.stack = DEFAULT_STACK
     try:
         if args.stack is not None:
             targets = _from_stack(args.stack)
