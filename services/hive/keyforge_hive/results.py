@@ -11,6 +11,7 @@ The caller answers 200 only after this returns, that is after the commit.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,18 +24,25 @@ from keyforge_shared.errors import Conflict
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 
-INSERT_RESULT = """
-INSERT INTO results (job_id, node_id, layout, score, lease_id, is_record)
-VALUES ($1, $2, $3, $4, $5, $6)
+# The job row locked, and whether this layout is already stored, in one round trip.
+LOCK_JOB = """
+SELECT j.status, j.best_score, r.score AS stored_score, r.is_record AS stored_record
+  FROM jobs j LEFT JOIN results r ON r.job_id = j.job_id AND r.layout = $2
+ WHERE j.job_id = $1
+   FOR UPDATE OF j
 """
 
-COUNT_RESULT = """
-UPDATE jobs SET result_count = result_count + 1, updated_at = now() WHERE job_id = $1
-"""
-
-NEW_BEST = """
-UPDATE jobs SET result_count = result_count + 1, updated_at = now(),
-                best_score = $2, best_layout = $3, best_metrics = $4::jsonb
+# The result and the job's counters (and best, for a record) in one statement.
+STORE = """
+WITH stored AS (
+    INSERT INTO results (job_id, node_id, layout, score, lease_id, is_record)
+    VALUES ($1, $2, $3, $4, $5, $6)
+)
+UPDATE jobs
+   SET result_count = result_count + 1, updated_at = now(),
+       best_score = CASE WHEN $6 THEN $4 ELSE best_score END,
+       best_layout = CASE WHEN $6 THEN $3 ELSE best_layout END,
+       best_metrics = CASE WHEN $6 THEN $7::jsonb ELSE best_metrics END
  WHERE job_id = $1
 """
 
@@ -47,6 +55,9 @@ class Stored:
     previous_best: float | None = None
 
 
+MetricsOf = Callable[[], Awaitable[dict[str, float]]]
+
+
 @dataclass(frozen=True, slots=True)
 class Verified:
     """A result the hive has rescored: the layout in canonical keycodes, its true score."""
@@ -55,8 +66,9 @@ class Verified:
     node_id: str
     layout: str
     score: float
-    metrics: dict[str, float]
     lease: LeaseId | None
+    # Only a new best needs its metrics (for GET /jobs/{id}): computed then, not per result.
+    metrics_of: MetricsOf
 
 
 async def _check_lease(conn: Connection, job_id: str, lease: LeaseId) -> None:
@@ -80,38 +92,29 @@ async def _check_lease(conn: Connection, job_id: str, lease: LeaseId) -> None:
 
 async def store_result(pool: asyncpg.Pool, result: Verified) -> Stored:
     async with pool.acquire() as conn, conn.transaction():
-        job = await conn.fetchrow(
-            "SELECT status, best_score FROM jobs WHERE job_id = $1 FOR UPDATE", result.job_id
-        )
+        job = await conn.fetchrow(LOCK_JOB, result.job_id, result.layout)
         if job is None:
             raise unknown_job(result.job_id)
-        existing = await conn.fetchrow(
-            "SELECT score, is_record FROM results WHERE job_id = $1 AND layout = $2",
-            result.job_id,
-            result.layout,
-        )
-        if existing is not None:
-            return Stored(existing["score"], existing["is_record"], new=False)
+        if job["stored_score"] is not None:
+            return Stored(job["stored_score"], job["stored_record"], new=False)
         if job["status"] not in OPEN_STATUSES:
             raise Conflict(f"the job is {job['status']}", code="job_closed")
         if result.lease is not None:
             await _check_lease(conn, result.job_id, result.lease)
         best: float | None = job["best_score"]
         record = best is None or result.score < best
+        metrics = await result.metrics_of() if record else None
         lease_text = str(result.lease) if result.lease else None
         await conn.execute(
-            INSERT_RESULT,
+            STORE,
             result.job_id,
             result.node_id,
             result.layout,
             result.score,
             lease_text,
             record,
+            metrics,
         )
-        if record:
-            await conn.execute(NEW_BEST, result.job_id, result.score, result.layout, result.metrics)
-        else:
-            await conn.execute(COUNT_RESULT, result.job_id)
     return Stored(result.score, record, new=True, previous_best=best)
 
 

@@ -69,12 +69,15 @@ async def _scorer(hive: Hive, job_id: str) -> JobScorer:
         ) from None
 
 
-def _score_and_metrics(model: ScoringModel, layout: list[str]) -> tuple[float, dict[str, float]]:
-    metrics = {
+def _metrics(model: ScoringModel, layout: list[str]) -> dict[str, float]:
+    return {
         name: value if math.isfinite(value) else 0.0
         for name, value in model.metrics(layout).items()
     }
-    return model.score(layout), metrics
+
+
+def _score_and_metrics(model: ScoringModel, layout: list[str]) -> tuple[float, dict[str, float]]:
+    return model.score(layout), _metrics(model, layout)
 
 
 @router.post("/results")
@@ -88,14 +91,21 @@ async def submit_result(body: ResultIn, hive: HiveDep, _: NodeAuth) -> dict[str,
         lease = LeaseId.parse(body.lease_id) if body.lease_id is not None else None
     except FormatError as exc:
         raise _invalid(str(exc), "invalid_lease") from None
-    score, metrics = await asyncio.to_thread(_score_and_metrics, scorer.model, layout)
+    score = await asyncio.to_thread(scorer.model.score, layout)
     if abs(body.score - score) > SCORE_TOLERANCE:
         raise Conflict(
             f"claimed {body.score!r}, the hive computes {score!r}",
             code="score_mismatch",
             extra={"expected_score": score},
         )
-    result = Verified(body.job_id, body.node_id, " ".join(layout), score, metrics, lease)
+    result = Verified(
+        body.job_id,
+        body.node_id,
+        " ".join(layout),
+        score,
+        lease,
+        lambda: asyncio.to_thread(_metrics, scorer.model, layout),
+    )
     stored = await store_result(hive.pool, result)
     if stored.new and stored.record:
         await hive.jobs.announce("new_record", record_event(result, stored))
