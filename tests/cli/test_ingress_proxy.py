@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import ssl
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from keyforge_cli.apache import ApacheServer, find_apache
+from keyforge_cli.apache import ApacheServer, find_apache, stage_served_files
 from keyforge_cli.embedded import REPO_ROOT
 from keyforge_cli.processes import free_port, spawn, stop_process, wait_for_port
 
@@ -132,3 +133,25 @@ def test_no_upstream_left_is_a_json_503_with_retry_after(ingress: Ingress) -> No
         assert response.headers["content-type"] == "application/json"
         assert response.headers["retry-after"] == "2"
         assert response.json()["error"] == "service_unavailable"
+
+
+def test_files_workers_cannot_reach_are_staged_world_readable(tmp_path: Path) -> None:
+    private = tmp_path / "checkout"
+    (private / "conf").mkdir(parents=True)
+    (private / "web").mkdir()
+    (private / "conf" / "httpd.conf").write_text("# conf\n")
+    (private / "web" / "index.html").write_text("<!doctype html>\n")
+    private.chmod(0o700)
+    conf, web, staged = stage_served_files(private / "conf", private / "web")
+    if os.geteuid() != 0:
+        # Workers run as ourselves: they read the checkout where it is.
+        assert (conf, web, staged) == (private / "conf", private / "web", None)
+        return
+    assert staged is not None
+    try:
+        assert (conf / "httpd.conf").read_text() == "# conf\n"
+        assert (web / "index.html").stat().st_mode & 0o004
+        for directory in (staged, conf, web):
+            assert directory.stat().st_mode & 0o005 == 0o005
+    finally:
+        shutil.rmtree(staged)

@@ -14,7 +14,9 @@ import os
 import pwd
 import shutil
 import signal
+import stat
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -70,6 +72,32 @@ def _run_as() -> tuple[str, str]:
     raise RuntimeError("no unprivileged account (www-data or nobody) to run Apache's workers as")
 
 
+def _world_readable(tree: Path) -> bool:
+    """Every file of ``tree`` readable, and the way there passable, by any user."""
+    if any(not d.stat().st_mode & stat.S_IXOTH for d in [tree, *tree.parents]):
+        return False
+    return all(p.stat().st_mode & stat.S_IROTH for p in [tree, *tree.rglob("*")])
+
+
+def stage_served_files(conf_dir: Path, web_root: Path) -> tuple[Path, Path, Path | None]:
+    """Where Apache's workers can read the configuration's files at request time.
+
+    Under root the workers run as www-data: a checkout inside a private
+    directory (a CI workspace made by ``mktemp -d``) would answer 403 for the
+    front end and the error bodies. Then both trees are copied to a
+    world-readable directory of their own (returned third, to be removed).
+    """
+    if os.geteuid() != 0 or (_world_readable(conf_dir) and _world_readable(web_root)):
+        return conf_dir, web_root, None
+    stage = Path(tempfile.mkdtemp(prefix="keyforge-httpd-"))
+    stage.chmod(0o755)
+    shutil.copytree(conf_dir, stage / "apache")
+    shutil.copytree(web_root, stage / "web")
+    for path in stage.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return stage / "apache", stage / "web", stage
+
+
 def member_lines(upstreams: list[str]) -> str:
     """The members file: one line per hive, its options defined in vhosts.conf."""
     lines = [
@@ -94,6 +122,9 @@ class ApacheServer:
     run_dir: Path
     log_dir: Path
     process: subprocess.Popen[bytes] | None = None
+    conf_dir: Path = APACHE_CONF_DIR
+    web_root: Path = WEB_ROOT
+    staged: Path | None = None
 
     @cached_property
     def tls(self) -> DevTls:
@@ -123,7 +154,7 @@ class ApacheServer:
         env.update(
             KEYFORGE_DOMAIN=self.domain,
             KEYFORGE_APACHE_MODULES=str(modules_dir()),
-            KEYFORGE_APACHE_CONF_DIR=str(APACHE_CONF_DIR),
+            KEYFORGE_APACHE_CONF_DIR=str(self.conf_dir),
             KEYFORGE_APACHE_RUN_DIR=str(self.run_dir),
             KEYFORGE_APACHE_USER=user,
             KEYFORGE_APACHE_GROUP=group,
@@ -137,7 +168,7 @@ class ApacheServer:
             KEYFORGE_APACHE_ADMIN_TOKEN=self.admin_token,
             KEYFORGE_TLS_CERT_FILE=str(self.tls.cert),
             KEYFORGE_TLS_KEY_FILE=str(self.tls.key),
-            KEYFORGE_WEB_ROOT=str(WEB_ROOT),
+            KEYFORGE_WEB_ROOT=str(self.web_root),
             KEYFORGE_ASSETS_UPSTREAM=self.assets_upstream,
         )
         return env
@@ -148,7 +179,7 @@ class ApacheServer:
             "-d",
             str(self.run_dir),
             "-f",
-            str(APACHE_CONF_DIR / "httpd.conf"),
+            str(self.conf_dir / "httpd.conf"),
             "-D",
             "FOREGROUND",
             "-D",
@@ -168,6 +199,13 @@ class ApacheServer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.members_file.write_text(member_lines(self.hive_upstreams))
+        self._unstage()
+        self.conf_dir, self.web_root, self.staged = stage_served_files(APACHE_CONF_DIR, WEB_ROOT)
+
+    def _unstage(self) -> None:
+        if self.staged is not None:
+            shutil.rmtree(self.staged, ignore_errors=True)
+            self.staged = None
 
     def start(self) -> None:
         self.check_config()
@@ -180,3 +218,4 @@ class ApacheServer:
             # SIGTERM: httpd stops its workers at once and exits (a graceful
             # stop would wait for every open /events stream).
             stop_process(self.process, sig=signal.SIGTERM, grace_s=10)
+        self._unstage()
