@@ -26,7 +26,8 @@ import pytest
 from keyforge_cli.apache import find_apache
 from keyforge_cli.fasthttp import FastHttpClient
 
-BOOT_TIMEOUT_S = 150.0
+# A node that lost a request backs off this long before it sends it again.
+RETRY_LOST_AFTER_S = 0.2
 
 
 def keyforge(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
@@ -45,6 +46,7 @@ class Stack:
 
     data_dir: Path
     info: dict[str, Any]
+    output: str = ""
 
     @property
     def domain(self) -> str:
@@ -117,7 +119,7 @@ def running_stack(data_dir: Path, *args: str) -> Iterator[Stack]:
         assert result.returncode == 0, result.stdout + result.stderr
         info = json.loads((data_dir / "stack.json").read_text())
         assert info["apache"]["running"] is True, info["apache"]
-        yield Stack(data_dir, info)
+        yield Stack(data_dir, info, result.stdout)
     finally:
         keyforge("down", "--data-dir", str(data_dir))
 
@@ -196,6 +198,7 @@ class SimulatedNodes:
         status = await self._send(client, node, path, beat)
         if status in (0, 502) and self.retry_lost:
             self.report.retried += 1
+            await asyncio.sleep(RETRY_LOST_AFTER_S)
             status = await self._send(client, node, path, beat)
         if status == 401:
             node.secret = self.secret_file.read_text().strip()

@@ -9,9 +9,11 @@ until the fleet is whole again before they end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
+import socket
 import ssl
 import sys
 import time
@@ -33,6 +35,7 @@ from tests.cli.ingress_support import (
 pytestmark = pytest.mark.stack
 
 NODES = 50
+DEFAULT_HTTPS_PORT = 8443
 BEAT_INTERVAL_S = 0.25
 SECURITY_HEADERS = {
     "strict-transport-security": "max-age=31536000; includeSubDomains",
@@ -44,8 +47,14 @@ SECURITY_HEADERS = {
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with running_stack(tmp_path_factory.mktemp("ingress") / "fleet", "--hives", "2") as stack:
-        yield stack
+    data_dir = tmp_path_factory.mktemp("ingress") / "fleet"
+    # Another program holds the default https port, as happens on a desktop.
+    with socket.socket() as squatter:
+        with contextlib.suppress(OSError):
+            squatter.bind(("127.0.0.1", DEFAULT_HTTPS_PORT))
+            squatter.listen()
+        with running_stack(data_dir, "--hives", "2") as stack:
+            yield stack
 
 
 def current(stack: Stack) -> Stack:
@@ -80,6 +89,8 @@ def wait_whole(stack: Stack, timeout_s: float = 30.0) -> Stack:
 def test_stack_json_records_apache(stack: Stack) -> None:
     apache = stack.info["apache"]
     assert apache["running"] is True
+    assert apache["https_port"] != DEFAULT_HTTPS_PORT
+    assert f"port {DEFAULT_HTTPS_PORT} is busy; apache-https uses" in stack.output
     assert isinstance(apache["http_port"], int)
     assert isinstance(apache["https_port"], int)
     assert Path(apache["ca_cert"]).is_absolute()
@@ -224,8 +235,16 @@ async def _kill_under_load(stack: Stack, sig: int) -> SimulatedNodes:
     # may retry), and nodes send those beats again; every other request fails
     # over to the other hive.
     nodes = SimulatedNodes(stack, NODES, BEAT_INTERVAL_S, retry_lost=sig == signal.SIGKILL)
+    killed = stack.info["pids"]["hive-0"]
     async with nodes.running():
-        os.kill(stack.info["pids"]["hive-0"], sig)
+        os.kill(killed, sig)
+        # The supervisor restarts it; the load goes on until Apache uses it again.
+        await asyncio.to_thread(
+            wait_for,
+            lambda: current(stack).info["pids"]["hive-0"] != killed,
+            30,
+            "hive-0 restarted",
+        )
         await asyncio.to_thread(wait_whole, stack)
         await asyncio.sleep(1.0)
     return nodes
