@@ -6,7 +6,10 @@ and are stopped by their own PIDs when the session ends.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,18 +47,33 @@ def valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ValkeyFixture]:
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
-    server = PostgresServer(
-        free_port(),
-        tmp_path_factory.mktemp("postgres") / "data",
-        secrets.token_urlsafe(16),
-        database=TEMPLATE_DB,
-    )
-    server.start()
-    server.ensure_database()
-    upgrade_to_head(server.dsn())
-    yield server
-    server.stop()
+def postgres() -> Iterator[PostgresServer]:
+    with postgres_workdir() as workdir:
+        server = PostgresServer(
+            free_port(), workdir / "data", secrets.token_urlsafe(16), database=TEMPLATE_DB
+        )
+        server.start()
+        try:
+            server.ensure_database()
+            upgrade_to_head(server.dsn())
+            yield server
+        finally:
+            server.stop()
+
+
+@contextlib.contextmanager
+def postgres_workdir() -> Iterator[Path]:
+    """A directory for a PostgreSQL cluster, outside pytest's temp tree.
+
+    As root, PostgreSQL runs as its own account and must traverse every parent
+    of its data dir; pytest resets ``/tmp/pytest-of-<user>`` to mode 0700 each
+    time a session starts, which would cut a running server off its own files.
+    """
+    workdir = Path(tempfile.mkdtemp(prefix="kf-test-pg-"))
+    try:
+        yield workdir
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture

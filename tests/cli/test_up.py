@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from keyforge_cli.processes import pid_alive
+from tests.conftest import postgres_workdir
 
 pytestmark = pytest.mark.stack
 
@@ -71,10 +72,12 @@ def busy_hive_port() -> Iterator[int]:
 
 
 @pytest.fixture
-def stack_dir(tmp_path: Path) -> Iterator[Path]:
-    data_dir = tmp_path / "fleet"
-    yield data_dir
-    keyforge("down", "--data-dir", str(data_dir))
+def stack_dir() -> Iterator[Path]:
+    # Outside pytest's temp tree, for the reason given in tests/conftest.py.
+    with postgres_workdir() as workdir:
+        data_dir = workdir / "fleet"
+        yield data_dir
+        keyforge("down", "--data-dir", str(data_dir))
 
 
 def read_stack(data_dir: Path) -> dict[str, Any]:

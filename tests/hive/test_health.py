@@ -10,7 +10,7 @@ from keyforge_cli.embedded import PostgresServer
 from keyforge_cli.processes import free_port
 from keyforge_hive.app import create_app
 from keyforge_migrations import upgrade_to_head
-from tests.conftest import start_valkey
+from tests.conftest import postgres_workdir, start_valkey
 from tests.support import hive_settings, serve_app, wait_until
 
 
@@ -46,7 +46,12 @@ async def test_health_names_valkey_while_it_is_down_and_recovers(
 
 
 async def test_health_names_postgres_while_it_is_down_and_recovers(tmp_path: Path) -> None:
-    postgres = PostgresServer(free_port(), tmp_path / "pg", secrets.token_urlsafe(12))
+    with postgres_workdir() as workdir:
+        await check_postgres_outage(tmp_path, workdir)
+
+
+async def check_postgres_outage(tmp_path: Path, workdir: Path) -> None:
+    postgres = PostgresServer(free_port(), workdir / "data", secrets.token_urlsafe(12))
     postgres.start()
     await asyncio.to_thread(postgres.ensure_database)
     await asyncio.to_thread(upgrade_to_head, postgres.dsn())
