@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from keyforge_shared.asset_inputs import DEFAULT_COST_MATRIX, KEYCODES_PATH, job_asset_paths
 from keyforge_shared.formats import (
     CostEntry,
@@ -70,6 +72,7 @@ class JobScorer:
     alphabet: Counter[str]
     pinned: Mapping[int, str]
     assets: Mapping[str, str]  # path -> the sha256 this scorer was built from
+    size_bytes: int  # its tables: about 1.5 MB for a 30-key board, 11 MB for 104 keys
 
     @property
     def key_count(self) -> int:
@@ -118,4 +121,21 @@ def build_job_scorer(
     if short:
         raise FormatError(f"pinned keycodes {sorted(short)} are not in the reference layout")
     model = build_model(inputs.definition, inputs.weights, corpus, keycodes, cost_matrix)
-    return JobScorer(model, keycodes, tuple(reference), alphabet, pinned, dict(assets))
+    return JobScorer(
+        model, keycodes, tuple(reference), alphabet, pinned, dict(assets), table_bytes(model)
+    )
+
+
+def table_bytes(value: object, seen: set[int] | None = None) -> int:
+    """The numpy tables reachable from ``value`` (what a cached scorer costs in memory)."""
+    seen = set() if seen is None else seen
+    if id(value) in seen:
+        return 0
+    seen.add(id(value))
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if isinstance(value, list | tuple):
+        return sum(table_bytes(item, seen) for item in value)
+    if hasattr(value, "__dict__"):
+        return sum(table_bytes(item, seen) for item in vars(value).values())
+    return 0

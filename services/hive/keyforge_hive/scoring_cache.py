@@ -27,7 +27,10 @@ from keyforge_shared.scoring import load_corpus
 
 log = logging.getLogger(__name__)
 
-SCORERS = 64  # a model of a 42-key board holds about 1 MB of tables
+SCORERS = 64
+# Scorers are evicted, least recently used first, past this many bytes of tables:
+# 150 boards of 30 keys, or 20 of 104 keys.
+SCORER_BYTES = 224 * 1024 * 1024
 PARSED_ASSETS = 16
 SPECS = 1024
 
@@ -50,9 +53,14 @@ async def resolve_assets(valkey: Redis, keys: Keys, paths: tuple[str, ...]) -> d
 
 
 class _Lru(OrderedDict[Any, Any]):
-    def __init__(self, limit: int) -> None:
+    """Least recently used first out, past ``limit`` entries or ``budget`` weighed bytes."""
+
+    def __init__(
+        self, limit: int, budget: int = 0, weigh: Callable[[Any], int] = lambda _: 0
+    ) -> None:
         super().__init__()
-        self.limit = limit
+        self.limit, self.budget, self.weigh = limit, budget, weigh
+        self.weight = 0
 
     def take(self, key: Any) -> Any:
         value = self.get(key)
@@ -61,10 +69,18 @@ class _Lru(OrderedDict[Any, Any]):
         return value
 
     def put(self, key: Any, value: Any) -> None:
+        if key in self:
+            self.weight -= self.weigh(self.pop(key))
         self[key] = value
-        self.move_to_end(key)
-        while len(self) > self.limit:
-            self.popitem(last=False)
+        self.weight += self.weigh(value)
+        while len(self) > 1 and (
+            len(self) > self.limit or (self.budget and self.weight > self.budget)
+        ):
+            self.weight -= self.weigh(self.popitem(last=False)[1])
+
+
+def _scorer_lru() -> _Lru:
+    return _Lru(SCORERS, SCORER_BYTES, lambda scorer: int(scorer.size_bytes))
 
 
 SpecLoader = Callable[[], Awaitable[str]]
@@ -76,7 +92,7 @@ class ScorerCache:
     keys: Keys
     hits: int = 0
     builds: int = 0
-    _scorers: _Lru = field(default_factory=lambda: _Lru(SCORERS))
+    _scorers: _Lru = field(default_factory=_scorer_lru)
     _inputs: _Lru = field(default_factory=lambda: _Lru(SPECS))
     _parsed: _Lru = field(default_factory=lambda: _Lru(PARSED_ASSETS))
     _building: dict[tuple[str, ...], asyncio.Task[JobScorer]] = field(default_factory=dict)
@@ -142,5 +158,6 @@ class ScorerCache:
             self._parsed.put(key, value)
         return value
 
-    def forget(self, job_id: str) -> None:
-        self._scorers.pop(job_id, None)
+    @property
+    def cached_bytes(self) -> int:
+        return int(self._scorers.weight)
