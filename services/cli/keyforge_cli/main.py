@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from keyforge_cli import node, rotate, status, swarm, up
+from keyforge_cli import backup_cmd, kv_cmd, node, rotate, settings_cmd, status, swarm, up
 
 
 def main() -> None:
@@ -13,6 +13,9 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     up.add_commands(sub)
     rotate.add_commands(sub)
+    settings_cmd.add_commands(sub)
+    kv_cmd.add_commands(sub)
+    backup_cmd.add_commands(sub)
     node.add_commands(sub)
     swarm.add_commands(sub)
     status.add_commands(sub)

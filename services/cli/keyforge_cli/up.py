@@ -15,6 +15,7 @@ from typing import IO, Any
 
 from keyforge_cli import control, rotate
 from keyforge_cli.apache import find_apache
+from keyforge_cli.backups import DailyBackup
 from keyforge_cli.credentials import load_credentials
 from keyforge_cli.embedded import REPO_ROOT
 from keyforge_cli.fleet import Fleet, plan_ports
@@ -129,6 +130,7 @@ def run_up(args: argparse.Namespace) -> int:
         say(f"the fleet did not come up: {exc}")
         return 1
     server = control.ControlServer(control.socket_path(data_dir))
+    backups = DailyBackup(fleet.postgres.dsn(), data_dir / "backups") if args.daily_backup else None
 
     def publish() -> None:
         write_stack(data_dir, build_stack(fleet, args.domain, server.path))
@@ -140,10 +142,14 @@ def run_up(args: argparse.Namespace) -> int:
         while not stopping:
             if fleet.tend():
                 publish()
+            if backups is not None:
+                backups.tick()
             server.serve_once(TICK_S, handlers)
     finally:
         say("stopping the fleet")
         server.close()
+        if backups is not None:
+            backups.stop()
         fleet.stop()
         remove_stack(data_dir)
         lock.close()
@@ -191,6 +197,7 @@ def _detach(args: argparse.Namespace, data_dir: Path) -> int:
         "--domain",
         args.domain,
         *(["--no-apache"] if args.no_apache else []),
+        *(["--daily-backup"] if args.daily_backup else []),
     ]
     child = spawn(argv, log_file=log_file, die_with_parent=False, cwd=REPO_ROOT)
     deadline = time.monotonic() + DETACH_TIMEOUT_S
@@ -242,6 +249,9 @@ def add_commands(sub: Any) -> None:
     up.add_argument("--assets-dir", default=str(REPO_ROOT / "data" / "system"))
     up.add_argument("--domain", default=DEFAULT_DOMAIN)
     up.add_argument("--detach", action="store_true", help="run in the background")
+    up.add_argument(
+        "--daily-backup", action="store_true", help="pg_dump once a day into <data-dir>/backups"
+    )
     up.set_defaults(run=run_up)
     down = sub.add_parser("down", help="stop a fleet started with --detach")
     down.add_argument("--data-dir", default=".keyforge")
