@@ -19,7 +19,8 @@ DOWN_AFTER_S = TTL_S + GRACE_S
 
 async def status_of(client: httpx.AsyncClient, node_id: str) -> str:
     nodes: list[dict[str, Any]] = (await client.get("/nodes", headers=ADMIN_HEADERS)).json()
-    return next(n["status"] for n in nodes if n["node_id"] == node_id)
+    status: str = next(n["status"] for n in nodes if n["node_id"] == node_id)
+    return status
 
 
 async def short_ttl(database_url: str) -> None:
