@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 
 from keyforge_cli.apache import ApacheServer
 from keyforge_cli.balancer import BalancerManager
@@ -101,6 +102,16 @@ class Service:
     def stop(self) -> None:
         if self.process is not None:
             stop_process(self.process, grace_s=15)
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether ``pid`` itself holds the port: another program's server on a port
+    taken after ours was planned would otherwise answer our health probe."""
+    try:
+        connections = psutil.Process(pid).net_connections(kind="tcp")
+    except psutil.Error:
+        return False
+    return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in connections)
 
 
 class Fleet:
@@ -229,10 +240,11 @@ class Fleet:
                             f"see {service.log_file}"
                         )
                     try:
-                        if client.get(f"{service.url}/health").status_code == 200:
-                            pending.remove(service)
+                        healthy = client.get(f"{service.url}/health").status_code == 200
                     except httpx.HTTPError:
-                        pass
+                        healthy = False
+                    if healthy and _listens(service.process.pid, service.port):
+                        pending.remove(service)
                 if pending and time.monotonic() > deadline:
                     names = ", ".join(s.name for s in pending)
                     raise TimeoutError(f"not healthy after {timeout_s:.0f}s: {names}")
