@@ -28,6 +28,8 @@ from keyforge_cli.fasthttp import FastHttpClient
 
 # A node that lost a request backs off this long before it sends it again.
 RETRY_LOST_AFTER_S = 0.2
+SUBMIT_EVERY = 8
+QWERTY = "KC_Q KC_W KC_E KC_R KC_T KC_Y KC_U KC_I KC_O KC_P"
 
 
 def keyforge(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
@@ -126,19 +128,21 @@ def running_stack(data_dir: Path, *args: str) -> Iterator[Stack]:
 
 @dataclass
 class LoadReport:
-    """Every answer by status, and the node-level outcome of every heartbeat."""
+    """Every answer by status, and the node-level outcome of every heartbeat and submission."""
 
     by_status: Counter[int] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     beats: int = 0
+    submissions: int = 0
     failed: int = 0
     reauthenticated: int = 0
     retried: int = 0
 
     def summary(self) -> str:
         return (
-            f"beats={self.beats} failed={self.failed} reauth={self.reauthenticated} "
-            f"retried={self.retried} by_status={dict(self.by_status)} errors={dict(self.errors)}"
+            f"beats={self.beats} submissions={self.submissions} failed={self.failed} "
+            f"reauth={self.reauthenticated} retried={self.retried} "
+            f"by_status={dict(self.by_status)} errors={dict(self.errors)}"
         )
 
 
@@ -146,6 +150,7 @@ class LoadReport:
 class _Node:
     node_id: str
     secret: str
+    beats: int = 0
 
     def registration(self) -> dict[str, Any]:
         return {
@@ -158,14 +163,14 @@ class _Node:
 
 
 class SimulatedNodes:
-    """N nodes that register and heartbeat through Apache until stopped.
+    """N nodes that register, heartbeat and now and then submit a layout through Apache.
 
     Like real nodes, a node that gets 401 re-reads its secret file and sends
-    the beat again, and one the hive does not know registers again. A beat
-    counts as failed when its final answer is not a success or no answer came.
-    A request the hive died holding (the connection closed unanswered, or
-    Apache's 502) is a failed request, unless ``retry_lost``: then the node
-    sends the beat once more, and the retry is counted.
+    the request again, and one the hive does not know registers again. A
+    request counts as failed when its final answer is not a success or no
+    answer came. A request the hive died holding (the connection closed
+    unanswered, or Apache's 502) is a failed request, unless ``retry_lost``:
+    then the node sends it once more, and the retry is counted.
     """
 
     def __init__(
@@ -192,24 +197,34 @@ class SimulatedNodes:
         self.report.by_status[reply.status] += 1
         return reply.status
 
-    async def _beat(self, client: FastHttpClient, node: _Node) -> None:
-        path = f"/nodes/{node.node_id}/heartbeat"
-        beat = {"ips": 1000.0}
-        status = await self._send(client, node, path, beat)
+    async def _call(
+        self, client: FastHttpClient, node: _Node, path: str, body: dict[str, Any]
+    ) -> bool:
+        status = await self._send(client, node, path, body)
         if status in (0, 502) and self.retry_lost:
             self.report.retried += 1
             await asyncio.sleep(RETRY_LOST_AFTER_S)
-            status = await self._send(client, node, path, beat)
+            status = await self._send(client, node, path, body)
         if status == 401:
             node.secret = self.secret_file.read_text().strip()
             self.report.reauthenticated += 1
-            status = await self._send(client, node, path, beat)
-        if status == 404:
+            status = await self._send(client, node, path, body)
+        if status == 404 and path.endswith("/heartbeat"):
             await self._send(client, node, "/nodes/register", node.registration())
-            status = await self._send(client, node, path, beat)
+            status = await self._send(client, node, path, body)
+        ok = 200 <= status < 300
+        self.report.failed += not ok
+        return ok
+
+    async def _beat(self, client: FastHttpClient, node: _Node) -> None:
+        await self._call(client, node, f"/nodes/{node.node_id}/heartbeat", {"ips": 1000.0})
         self.report.beats += 1
-        if not 200 <= status < 300:
-            self.report.failed += 1
+        node.beats += 1
+        if node.beats % SUBMIT_EVERY == 0:
+            # A write that goes all the way to Postgres, beside the Valkey-only beats.
+            layout = {"name": f"{node.node_id} #{node.beats}", "layout": QWERTY, "author": "sim"}
+            await self._call(client, node, "/submissions", layout)
+            self.report.submissions += 1
 
     async def _node(self, client: FastHttpClient, index: int) -> None:
         node = _Node(f"sim-{index:03d}", self.secret_file.read_text().strip())

@@ -268,8 +268,9 @@ def test_killing_a_hive_under_load_fails_no_request(stack: Stack, sig: int) -> N
     report = nodes.report
     print(f"\nkill -{signal.Signals(sig).name} hive-0 under {NODES} nodes: {report.summary()}")
     assert report.beats > NODES * 4
+    assert report.submissions > 0
     assert report.failed == 0, report.summary()
-    assert set(report.by_status) <= {200, 204}, report.summary()
+    assert set(report.by_status) <= {200, 201, 204}, report.summary()
     if sig == signal.SIGTERM:
         # A stopping hive finishes what it was given and takes no more: no
         # request is even retried.
@@ -283,9 +284,10 @@ def test_secret_rotation_under_load_fails_no_request(stack: Stack) -> None:
     nodes = asyncio.run(_rotate_under_load(stack, "--data-dir", str(stack.data_dir)))
     report = nodes.report
     print(f"\nsecret rotate under {NODES} nodes: {report.summary()}")
+    assert report.submissions > 0
     assert report.failed == 0, report.summary()
     assert not report.errors, report.summary()
-    assert set(report.by_status) <= {200, 204, 401}, report.summary()
+    assert set(report.by_status) <= {200, 201, 204, 401}, report.summary()
     assert report.reauthenticated >= 1, "no node ever had to switch secrets"
 
     rotated = current(stack)
