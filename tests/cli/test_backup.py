@@ -15,7 +15,8 @@ from pathlib import Path
 
 import asyncpg
 
-from keyforge_cli.backups import DailyBackup, backup_name, list_backups, prune_backups
+from keyforge_cli.backup_schedule import DailyBackup
+from keyforge_cli.backups import backup_name, list_backups, prune_backups
 from keyforge_cli.operator_target import database_name, with_database
 from keyforge_hive.kv_names import FLEET, job_namespaces
 from keyforge_hive.kv_store import put_value, read_key, reveal

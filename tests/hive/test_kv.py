@@ -10,7 +10,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from keyforge_hive.kv_store import collect_garbage, sweep_expired, tombstone_job_namespaces
+from keyforge_hive.kv_gc import collect_garbage, sweep_expired
+from keyforge_hive.kv_store import tombstone_job_namespaces
 from keyforge_shared.kv_crypto import key_id, parse_secrets_key
 from tests.conftest import ValkeyFixture
 from tests.hive.conftest import ADMIN_HEADERS, HivePair, running_hives

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,9 +16,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from keyforge_cli.backups import (
     DEFAULT_RETENTION_DAYS,
     BackupError,
+    count_table_data,
     count_tables,
     list_backups,
     live_backup_retention,
+    prepare_empty_database,
     run_backup,
     run_restore,
 )
@@ -91,12 +95,21 @@ def run_restore_command(args: argparse.Namespace) -> int:
         if not found:
             raise OperatorError(f"no backups in {backups_dir(args)}")
         path = found[-1]
+    # Alembic narrates every plugin it loads at INFO; the progress bar says enough.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
+        if not path.is_file():
+            raise BackupError(f"{path} does not exist")
+        tables = count_table_data(path)
+        asyncio.run(prepare_empty_database(dsn))  # refuse before drawing anything
         with _progress(console) as bar:
-            task = bar.add_task(f"restore into {database_name(dsn)}", total=None, table="")
+            task = bar.add_task(f"restore into {database_name(dsn)}", total=tables, table="")
             seconds = run_restore(
                 path, dsn, progress=lambda name: bar.update(task, advance=1, table=name)
             )
+            bar.update(task, table="")
+    except subprocess.CalledProcessError:
+        raise OperatorError(f"restore failed: {path} is not a readable pg_dump backup") from None
     except (BackupError, OSError) as exc:
         raise OperatorError(f"restore failed: {exc}") from None
     console.print(

@@ -16,12 +16,10 @@ back at today's schema.
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import re
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,8 +29,6 @@ from pathlib import Path
 import asyncpg
 
 from keyforge_cli.operator_target import database_name, libpq_connection, with_database
-
-log = logging.getLogger("keyforge")
 
 PREFIX = "keyforge-"
 SUFFIX = ".dump"
@@ -226,6 +222,17 @@ async def prepare_empty_database(dsn: str) -> None:
         )
 
 
+def count_table_data(path: Path) -> int:
+    """How many tables' data a backup holds (for the restore's progress bar)."""
+    listing = subprocess.run(
+        [str(client_binary("pg_restore")), "--list", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return sum(1 for line in listing.splitlines() if " TABLE DATA " in line)
+
+
 def run_restore(path: Path, dsn: str, *, progress: Progress = lambda _table: None) -> float:
     """Restore a backup into an empty database, then migrate; the seconds it took."""
     from keyforge_migrations import upgrade_to_head  # noqa: PLC0415
@@ -249,52 +256,3 @@ def run_restore(path: Path, dsn: str, *, progress: Progress = lambda _table: Non
     _run_with_progress(argv, env, progress)
     upgrade_to_head(dsn)
     return time.perf_counter() - started
-
-
-class DailyBackup:
-    """``keyforge up --daily-backup``: one backup a day, in a thread beside the supervisor.
-
-    The first runs at start-up unless the directory already holds a backup
-    younger than a day (a restarted stack does not back up twice), and each
-    pass reads ``backup_retention_days`` from the live settings.
-    """
-
-    def __init__(self, dsn: str, directory: Path, every: timedelta = timedelta(days=1)) -> None:
-        self.dsn = dsn
-        self.directory = directory
-        self.every = every
-        self.next_at: datetime | None = None
-        self.thread: threading.Thread | None = None
-        self.last: BackupResult | None = None
-
-    def tick(self, now: datetime | None = None) -> None:
-        now = now or datetime.now(UTC)
-        if self.thread is not None and self.thread.is_alive():
-            return
-        if self.next_at is None:
-            newest = list_backups(self.directory)
-            newest_at = backup_time(newest[-1]) if newest else None
-            self.next_at = newest_at + self.every if newest_at else now
-        if now < self.next_at:
-            return
-        self.next_at = now + self.every
-        self.thread = threading.Thread(target=self._run, name="daily-backup", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            retention = asyncio.run(live_backup_retention(self.dsn)) or DEFAULT_RETENTION_DAYS
-            self.last = run_backup(self.dsn, self.directory, retention_days=retention)
-            log.info(
-                "daily backup %s (%d bytes, %.1fs)",
-                self.last.path.name,
-                self.last.bytes,
-                self.last.seconds,
-            )
-        except Exception as exc:
-            # The next tick a day later tries again; the log says why this one failed.
-            log.warning("daily backup failed: %s", exc)
-
-    def stop(self, grace_s: float = 60.0) -> None:
-        if self.thread is not None:
-            self.thread.join(grace_s)

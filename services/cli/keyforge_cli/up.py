@@ -15,7 +15,7 @@ from typing import IO, Any
 
 from keyforge_cli import control, rotate
 from keyforge_cli.apache import find_apache
-from keyforge_cli.backups import DailyBackup
+from keyforge_cli.backup_schedule import DailyBackup
 from keyforge_cli.credentials import load_credentials
 from keyforge_cli.embedded import REPO_ROOT
 from keyforge_cli.fleet import Fleet, plan_ports

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from keyforge_hive import kv_store
+from keyforge_hive import kv_gc, kv_store
 from keyforge_hive.auth import AdminAuth, NodeAuth, Role
 from keyforge_hive.kv_access import Access, authorize
 from keyforge_hive.kv_names import Namespace, parse_kv_path
@@ -83,7 +83,7 @@ def _target(path: str) -> tuple[Namespace, str]:
 @router.get("/kv")
 async def list_namespaces(hive: HiveDep, _: AdminAuth) -> dict[str, Any]:
     async with hive.pool.acquire() as db:
-        return {"namespaces": await kv_store.namespaces(db)}
+        return {"namespaces": await kv_gc.namespaces(db)}
 
 
 @router.get("/kv/{path:path}")
