@@ -69,10 +69,16 @@ async def running_hives(
 
 @contextlib.asynccontextmanager
 async def hive_processes(
-    database_url: str, valkey: ValkeyFixture, log_dir: Path, count: int = 2
+    database_url: str,
+    valkey: ValkeyFixture,
+    log_dir: Path,
+    count: int = 2,
+    processes: list[subprocess.Popen[bytes]] | None = None,
 ) -> AsyncIterator[list[httpx.AsyncClient]]:
-    """Hives as real ``keyforge-hive`` processes (own CPU, own event loop), stopped by PID."""
-    processes: list[subprocess.Popen[bytes]] = []
+    """Hives as real ``keyforge-hive`` processes (own CPU, own event loop), stopped by PID.
+
+    Pass ``processes`` to get hold of them (to signal or kill one)."""
+    processes = [] if processes is None else processes
     async with contextlib.AsyncExitStack() as stack:
         try:
             clients = []

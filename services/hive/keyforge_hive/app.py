@@ -38,6 +38,7 @@ from keyforge_shared.live_settings import RuntimeView, follow_settings
 from keyforge_shared.loops import run_every, stop_tasks
 from keyforge_shared.routing import mount_routers
 from keyforge_shared.runtime_settings import load_stored_settings
+from keyforge_shared.shutdown import chain_stop_signals
 
 MONITOR_TICK_S = 1.0
 FLUSH_TICK_S = 1.0
@@ -129,9 +130,11 @@ def create_app(settings: HiveSettings) -> FastAPI:
             hive = await _open_hive(settings, stack)
             app.state.hive = hive
             tasks = _start_loops(hive)
+            restore_signals = chain_stop_signals(hive.jobs.queue.stop)
             try:
                 yield
             finally:
+                restore_signals()
                 await stop_tasks(tasks)
                 await hive.announcer.drain()
                 await hive.last_seen.flush(everything=True)

@@ -99,8 +99,16 @@ class JobQueue:
     leaser: Leaser
     signal: WorkSignal = field(default_factory=WorkSignal)
 
+    stopping: bool = False
+
     def __post_init__(self) -> None:
         self._next_expiry = self.valkey.register_script(NEXT_EXPIRY)
+
+    def stop(self) -> None:
+        """The hive is shutting down: every waiting poll answers "nothing" now, so none
+        is cut off when the server stops serving."""
+        self.stopping = True
+        self.signal.notify()
 
     async def enqueue(self, job_id: str) -> None:
         # Score 0: a new or resumed job is offered before those already served.
@@ -119,6 +127,8 @@ class JobQueue:
         deadline = loop.time() + min(wait_s, MAX_WAIT_S)
         while True:
             wake = self.signal.armed()
+            if self.stopping:
+                return None
             gate = await node_gate(self.valkey, self.keys, node_id)
             if gate is NodeGate.UNKNOWN:
                 raise LookupError(node_id)
@@ -140,6 +150,8 @@ class JobQueue:
                     await wake.wait()
             except TimeoutError:
                 pass
+            if self.stopping:
+                return None
 
     async def relay_wakeups(self, fanout: EventFanout) -> None:
         """Background task: fleet events that may make work leasable wake the polls here."""
