@@ -100,6 +100,13 @@ async def _open_hive(settings: HiveSettings, stack: AsyncExitStack) -> Hive:
     )
 
 
+def _release_waiters(hive: Hive) -> None:
+    """On SIGTERM: answer parked long polls and end event streams before the server's
+    grace period would cut them off."""
+    hive.jobs.queue.stop()
+    hive.fanout.close_all()
+
+
 def _start_loops(hive: Hive) -> list[asyncio.Task[None]]:
     async def prune() -> None:
         await prune_results(hive.pool, hive.runtime.current.result_retention_days)
@@ -130,7 +137,7 @@ def create_app(settings: HiveSettings) -> FastAPI:
             hive = await _open_hive(settings, stack)
             app.state.hive = hive
             tasks = _start_loops(hive)
-            restore_signals = chain_stop_signals(hive.jobs.queue.stop)
+            restore_signals = chain_stop_signals(lambda: _release_waiters(hive))
             try:
                 yield
             finally:

@@ -74,6 +74,13 @@ class EventFanout:
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self.subscribers.discard(subscriber)
 
+    def close_all(self) -> None:
+        """End every stream now (shutdown): clients reconnect to another hive and resume
+        from their Last-Event-ID instead of waiting out the server's grace period."""
+        for subscriber in list(self.subscribers):
+            self.subscribers.discard(subscriber)
+            subscriber.close()
+
     def offer(self, frame: Frame) -> None:
         for subscriber in list(self.subscribers):
             try:
