@@ -124,12 +124,14 @@ def run_up(args: argparse.Namespace) -> int:
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, on_signal)
+    # Bound before anything starts: a socket that cannot be made stops nothing.
+    server = control.ControlServer(control.socket_path(data_dir))
     try:
         fleet.start()
     except Exception as exc:
+        server.close()
         say(f"the fleet did not come up: {exc}")
         return 1
-    server = control.ControlServer(control.socket_path(data_dir))
     backups = DailyBackup(fleet.postgres.dsn(), data_dir / "backups") if args.daily_backup else None
 
     def publish() -> None:
