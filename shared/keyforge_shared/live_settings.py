@@ -106,6 +106,19 @@ async def read_announced(valkey: Redis, keys: Keys) -> bytes | None:
     return raw.encode() if isinstance(raw, str) else raw
 
 
+def _raise_if_cancelled() -> None:
+    """Honour a cancellation that redis-py swallowed.
+
+    Cancelled while it connects, redis-py can eat the CancelledError and carry
+    on (measured: the follower then ran until its client was closed, past the
+    lifespan's stop grace). The request stays visible on the task, so the loop
+    checks it on every pass and after every error.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 async def follow_settings(
     valkey: Redis, keys: Keys, view: RuntimeView, *, backstop_s: float = BACKSTOP_S
 ) -> None:
@@ -116,6 +129,7 @@ async def follow_settings(
         try:
             await pubsub.subscribe(keys.settings_channel())
             while True:
+                _raise_if_cancelled()
                 # Subscribed first, read second: nothing falls between the two.
                 raw = await read_announced(valkey, keys)
                 if raw is not None:
@@ -129,6 +143,7 @@ async def follow_settings(
         except asyncio.CancelledError:
             raise
         except (RedisError, OSError) as exc:
+            _raise_if_cancelled()
             failures += 1
             if failures == 1 or failures % 60 == 0:
                 log.warning("settings follower: %s; retrying", type(exc).__name__)

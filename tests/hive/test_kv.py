@@ -238,6 +238,7 @@ BAD_PATHS = [
 ]
 BAD_BODIES: list[Any] = [
     {"value": 1},
+    {"value": "nul\u0000inside"},
     {"value": "x", "ttl": -1},
     {"value": "x", "extra": 1},
     {},
@@ -253,4 +254,12 @@ async def test_paths_and_bodies_are_validated_strictly(hives: HivePair) -> None:
     for body in BAD_BODIES:
         response = await hives.a.put("/kv/vars/fleet/x", json=body, headers=ADMIN_HEADERS)
         assert response.status_code == 422, body
+    for namespace in ("vars/fleet", f"secrets/job/{J}"):
+        lone_surrogate = b'{"value": "\\ud800"}'  # valid JSON, not encodable text
+        response = await hives.a.put(
+            f"/kv/{namespace}/x",
+            content=lone_surrogate,
+            headers={**ADMIN_HEADERS, "content-type": "application/json"},
+        )
+        assert response.status_code == 422, response.text
     assert await sql(hives.database_url, "SELECT 1 FROM kv") == []

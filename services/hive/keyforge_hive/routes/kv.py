@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from keyforge_hive import kv_gc, kv_store
 from keyforge_hive.auth import AdminAuth, NodeAuth, Role
@@ -34,6 +34,18 @@ class KvPut(BaseModel):
 
     value: Annotated[str, Field(max_length=kv_store.MAX_VALUE_CHARS)]
     ttl: Annotated[int, Field(ge=0, le=MAX_TTL_S)] | None = None
+
+    @field_validator("value")
+    @classmethod
+    def _storable_text(cls, value: str) -> str:
+        # Postgres text holds no NUL, and a lone surrogate (legal in JSON) is no UTF-8.
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+        return value
 
 
 def _describe(row: kv_store.KvRow, *, value: str | None, state: bool = False) -> dict[str, Any]:
