@@ -97,6 +97,25 @@ def test_the_outbox_keeps_the_best_unsent_result_per_job_across_restarts(tmp_pat
     assert (tmp_path / "outbox.json").stat().st_mode & 0o077 == 0
 
 
+def test_while_the_hive_is_unreachable_every_improvement_is_kept_in_order(
+    tmp_path: Path,
+) -> None:
+    outbox = Outbox(tmp_path)
+    outbox.offer(Result("job-a", None, "first", 100.0))
+    outbox.offer(Result("job-a", None, "replaced", 99.0))
+    outbox.unreachable = True  # the sender's attempt failed: an outage began
+    for n in range(20):
+        outbox.offer(Result("job-a", None, f"found-{n}", 90.0 - n))
+    kept = [r.layout for r in outbox.pending()]
+    assert kept == [f"found-{n}" for n in range(4, 20)]  # the 16 latest, oldest first
+    assert [r.layout for r in Outbox(tmp_path).pending()] == kept  # and on disk, in order
+    outbox.unreachable = False
+    for result in outbox.pending()[:-1]:
+        outbox.settle(result, result.score)
+    outbox.offer(Result("job-a", None, "after", 10.0))
+    assert [r.layout for r in outbox.pending()] == ["after"]  # answered again: best only
+
+
 def test_backoff_doubles_with_jitter_up_to_its_cap() -> None:
     backoff = Backoff(base_s=0.5, cap_s=8.0)
     delays = [backoff.next_delay() for _ in range(10)]

@@ -57,7 +57,7 @@ def _env_secret(name: str) -> SecretSource | None:
     return SecretSource(env_name=name) if os.environ.get(name) else None
 
 
-def _from_stack(data_dir: Path) -> Targets:
+def targets_from_stack(data_dir: Path) -> Targets:
     stack = read_stack(data_dir.resolve())
     if stack is None:
         raise SystemExit(f"keyforge: no stack.json in {data_dir}; start one with `keyforge up`")
@@ -81,7 +81,7 @@ def resolve_targets(args: argparse.Namespace) -> Targets:
         args.stack = DEFAULT_STACK
     try:
         if args.stack is not None:
-            targets = _from_stack(args.stack)
+            targets = targets_from_stack(args.stack)
         else:
             hive = Endpoint.parse(args.hive, args.ca_cert)
             assets_url = getattr(args, "assets", None)

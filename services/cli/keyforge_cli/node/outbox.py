@@ -1,12 +1,17 @@
-"""Results the hive has not accepted yet: the best one per job, kept on disk until it is.
+"""Results the hive has not accepted yet, kept on disk until it has.
 
 Sending is idempotent on the hive's side (a layout a job already holds gets
 the answer it got the first time), so a result is resent until an answer
 says what became of it: accepted, or refused for a reason resending cannot
-fix. A hive outage therefore loses nothing: the best result found meanwhile
-waits here (and survives a node restart in ``outbox.json``) and goes out as
-soon as a hive answers. Only improvements are offered: a result no better
-than one already pending or accepted for its job is not worth a request.
+fix. Only improvements are offered: a result no better than one already
+pending or accepted for its job is not worth a request.
+
+While the hive answers, a job's pending result is simply replaced by a
+better one (the next round sends the best). While it does not (the sender
+says so: ``unreachable``), every improvement is kept, up to ``OWED_PER_JOB``
+per job, and all of them go out in the order they were found once a hive
+answers again: an outage loses none of the work done during it. The outbox
+survives a node restart in ``outbox.json``.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ log = logging.getLogger(__name__)
 
 OUTBOX_FILE = "outbox.json"
 REMEMBERED_JOBS = 256
+OWED_PER_JOB = 16
 IMPROVEMENT = 1e-9
 
 
@@ -51,10 +57,11 @@ class Result:
 class Outbox:
     def __init__(self, state_dir: Path) -> None:
         self.path = state_dir / OUTBOX_FILE
-        self._pending: dict[str, Result] = {}
+        self._pending: dict[str, list[Result]] = {}  # per job, in the order found
         self._accepted: OrderedDict[str, float] = OrderedDict()  # best accepted score per job
         self.changed = asyncio.Event()  # set when a result is offered
         self.emptied = asyncio.Event()  # set while nothing is pending
+        self.unreachable = False  # the sender's last attempt got no useful answer
         self._load()
         if not self._pending:
             self.emptied.set()
@@ -69,40 +76,47 @@ class Outbox:
         except (ValueError, TypeError, AttributeError) as exc:
             log.warning("ignoring an unreadable %s: %s", self.path, type(exc).__name__)
             return
-        self._pending = {r.job_id: r for r in pending if math.isfinite(r.score)}
+        for result in pending:
+            if math.isfinite(result.score):
+                self._pending.setdefault(result.job_id, []).append(result)
         self._accepted.update(accepted)
         if self._pending:
-            log.info("%d unsent result(s) from the last run will be sent", len(self._pending))
+            log.info("%d unsent result(s) from the last run will be sent", len(self.pending()))
             self.changed.set()
 
     def _save(self) -> None:
         document = {
-            "pending": [asdict(r) for r in self._pending.values()],
+            "pending": [asdict(r) for r in self.pending()],
             "accepted": dict(self._accepted),
         }
         write_private(self.path, json.dumps(document, indent=1) + "\n")
 
     def best_known(self, job_id: str) -> float:
         pending = self._pending.get(job_id)
-        return min(pending.score if pending else math.inf, self._accepted.get(job_id, math.inf))
+        latest = pending[-1].score if pending else math.inf
+        return min(latest, self._accepted.get(job_id, math.inf))
 
     def offer(self, result: Result) -> bool:
         """Keep ``result`` if it beats everything pending or accepted for its job."""
         if not result.score < self.best_known(result.job_id) - IMPROVEMENT:
             return False
-        self._pending[result.job_id] = result
+        owed = self._pending.get(result.job_id, []) if self.unreachable else []
+        self._pending[result.job_id] = [*owed, result][-OWED_PER_JOB:]
         self._save()
         self.changed.set()
         self.emptied.clear()
         return True
 
     def pending(self) -> list[Result]:
-        return list(self._pending.values())
+        return [result for results in self._pending.values() for result in results]
 
     def settle(self, result: Result, accepted_score: float | None) -> None:
         """The hive answered for ``result``: accepted (with its score) or refused for good."""
-        if self._pending.get(result.job_id) == result:
-            del self._pending[result.job_id]
+        results = self._pending.get(result.job_id, [])
+        if result in results:
+            results.remove(result)
+        if not results:
+            self._pending.pop(result.job_id, None)
         if accepted_score is not None:
             best = min(accepted_score, self._accepted.pop(result.job_id, math.inf))
             self._accepted[result.job_id] = best

@@ -1,11 +1,12 @@
-"""Sends the outbox: each job's best unsent result, until the hive says what became of it.
+"""Sends the outbox, oldest result first, until the hive says what became of each.
 
 An answer settles a result: 200 (accepted, committed before the hive
 answered), or a refusal resending cannot fix (the lease moved on, the job
 closed, the hive scores the layout differently). Anything else (no answer,
-5xx, a refused secret) leaves it pending, and it is sent again after a
-backoff. A refusal that means the lease is no longer ours is passed to the
-work loop, which stops working that lease.
+5xx, a refused secret) leaves it pending, sent again after a backoff, and
+puts the outbox in its keep-every-improvement mode until a send succeeds.
+A refusal that means the lease is no longer ours is passed to the work
+loop, which stops working that lease.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class ResultSender:
             try:
                 answer = await self.hive.submit(result.body(self.node_id))
             except (HiveUnavailable, AuthRefused) as exc:
+                self.outbox.unreachable = True
                 report("sending a result", exc, backoff.failures + 1)
                 return backoff.next_delay(getattr(exc, "retry_after_s", 0.0))
             except (Refused, UnknownNode) as exc:
@@ -67,6 +69,7 @@ class ResultSender:
             if backoff.failures:
                 log.info("results reach the hive again")
             backoff.reset()
+            self.outbox.unreachable = False
             score = float(answer.get("score", result.score))
             self.outbox.settle(result, score)
             self.accepted += 1

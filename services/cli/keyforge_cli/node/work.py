@@ -76,6 +76,7 @@ class WorkLoop:
         self.current: LeaseRun | None = None
         self._built: tuple[str, JobModel] | None = None
         self._population: tuple[float, list[list[str]]] = (-1e9, [])
+        self._refreshing: asyncio.Task[None] | None = None
 
     def current_job(self) -> str | None:
         return self.current.lease.job_id if self.current else None
@@ -139,20 +140,24 @@ class WorkLoop:
         log.info("leased job %s (lease %s, %.0fs)", lease.job_id[:12], lease.lease_id, remaining)
         return LeaseRun(lease, recipe, self._built[1], deadline)
 
-    async def _seeds(self, run: LeaseRun, *, refresh: bool = False) -> list[list[str]]:
-        loop = asyncio.get_running_loop()
+    async def _fetch_population(self, run: LeaseRun) -> None:
+        """The job's population as this job's valid layouts; kept as it was if unavailable."""
+        try:
+            texts = await self.session.hive.population(run.lease.job_id)
+        except (UnknownNode, HiveUnavailable, AuthRefused, Refused) as exc:
+            log.debug("population unavailable: %s", exc)
+            texts = []
+        valid = [run.job.valid_layout(t) for t in texts]
+        layouts = [v for v in valid if v is not None] or self._population[1]
+        self._population = (asyncio.get_running_loop().time(), layouts)
+
+    def _seeds(self, run: LeaseRun) -> list[list[str]]:
+        """Seeds for new chains, never waiting on the hive: the population as last fetched
+        (a fresh fetch starts in the background when it is stale)."""
         fetched_at, layouts = self._population
-        if refresh and loop.time() - fetched_at < POPULATION_REFRESH_S:
-            refresh = False
-        if not layouts or refresh:
-            try:
-                texts = await self.session.hive.population(run.lease.job_id)
-            except (UnknownNode, HiveUnavailable, AuthRefused, Refused) as exc:
-                log.debug("population unavailable: %s", exc)
-                texts = []
-            valid = [run.job.valid_layout(t) for t in texts]
-            layouts = [v for v in valid if v is not None] or layouts
-            self._population = (loop.time(), layouts)
+        stale = asyncio.get_running_loop().time() - fetched_at >= POPULATION_REFRESH_S
+        if stale and (self._refreshing is None or self._refreshing.done()):
+            self._refreshing = asyncio.create_task(self._fetch_population(run))
         return layouts or [run.job.with_pins(run.job.reference)]
 
     def _batch_steps(self) -> int:
@@ -162,7 +167,8 @@ class WorkLoop:
     async def _work(self, run: LeaseRun) -> None:
         loop = asyncio.get_running_loop()
         schedule = Schedule.from_params(run.lease.config.get("params") or {})
-        seeds = await self._seeds(run)
+        await self._fetch_population(run)
+        seeds = self._seeds(run)
         chains = [
             Chain(list(seeds[i % len(seeds)]), seed=random.getrandbits(32))
             for i in range(self.pool.size)
@@ -176,11 +182,11 @@ class WorkLoop:
                 ),
                 return_exceptions=True,
             )
-            chains = await self._advance(run, chains, outcomes, schedule)
+            chains = self._advance(run, chains, outcomes, schedule)
         why = run.lost or ("stopping" if stopping.is_set() else "lease nearly over")
         log.info("done with job %s (%s)", run.lease.job_id[:12], why)
 
-    async def _advance(
+    def _advance(
         self, run: LeaseRun, chains: list[Chain], outcomes: list[Any], schedule: Schedule
     ) -> list[Chain]:
         advanced = []
@@ -208,7 +214,7 @@ class WorkLoop:
             log.debug("queued job %s score %.6f", run.lease.job_id[:12], best.best_score)
         for index, chain in enumerate(advanced):
             if chain.exhausted(schedule):
-                seeds = await self._seeds(run, refresh=True)
+                seeds = self._seeds(run)
                 seed = random.choice(seeds)  # noqa: S311 - search randomness
                 advanced[index] = Chain(list(seed), seed=random.getrandbits(32))
         return advanced
