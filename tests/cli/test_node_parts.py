@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -13,7 +14,7 @@ import pytest
 
 from keyforge_cli.endpoints import Endpoint
 from keyforge_cli.node.annealing import Chain, Schedule, run_batch
-from keyforge_cli.node.backoff import Backoff
+from keyforge_cli.node.backoff import Backoff, Stopped, unless_stopping
 from keyforge_cli.node.hardware import l2_cache_kb, parse_cache_size
 from keyforge_cli.node.identity import lock_state_dir, stable_node_id
 from keyforge_cli.node.job_model import JobModel, ModelRecipe, asset_paths_of, build_job_model
@@ -187,3 +188,11 @@ def test_cache_sizes_from_sysfs(tmp_path: Path) -> None:
     (index / "size").write_text("512K\n")
     assert l2_cache_kb(tmp_path) == 512
     assert l2_cache_kb(tmp_path / "missing") is None
+
+
+async def test_a_stop_ends_a_waiting_call_at_once() -> None:
+    stopping = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.05, stopping.set)
+    with pytest.raises(Stopped):
+        await asyncio.wait_for(unless_stopping(stopping, asyncio.sleep(30)), 5)
+    assert await unless_stopping(asyncio.Event(), asyncio.sleep(0, result=2)) == 2

@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
 
 BASE_S = 0.5
 # Low enough that a node resumes within seconds of its hive coming back.
@@ -41,3 +45,24 @@ async def pause(stopping: asyncio.Event, seconds: float) -> bool:
             async with asyncio.timeout(seconds):
                 await stopping.wait()
     return stopping.is_set()
+
+
+class Stopped(Exception):
+    """The node began stopping while a call was waiting; the call was abandoned."""
+
+
+async def unless_stopping(stopping: asyncio.Event, call: Awaitable[T]) -> T:
+    """``call``'s result, or Stopped (with the call cancelled) as soon as the node stops:
+    a 20 s lease poll must not hold a stop up."""
+    task = asyncio.ensure_future(call)
+    stop = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        raise Stopped
+    return task.result()

@@ -155,6 +155,10 @@ class HiveClient:
             hive_now=_hive_clock(response),
         )
 
+    async def job_status(self, job_id: str) -> str:
+        body = (await self._call("GET", f"/jobs/{job_id}")).json()
+        return str(body.get("status", ""))
+
     async def population(self, job_id: str) -> list[str]:
         body = (await self._call("GET", f"/jobs/{job_id}/population")).json()
         return [str(layout) for layout in body.get("layouts", [])]

@@ -24,7 +24,7 @@ from typing import Any
 
 from keyforge_cli.node.annealing import Chain, Schedule
 from keyforge_cli.node.asset_cache import AssetCache, AssetRefused, AssetUnavailable
-from keyforge_cli.node.backoff import Backoff, pause
+from keyforge_cli.node.backoff import Backoff, Stopped, pause, unless_stopping
 from keyforge_cli.node.heartbeat import WorkMeter
 from keyforge_cli.node.hive_client import (
     AuthRefused,
@@ -47,6 +47,8 @@ MIN_BATCH = 500
 LEASE_MARGIN_S = 15.0  # stop working this long before the lease ends (less on short leases)
 POPULATION_REFRESH_S = 10.0
 FAILED_ROUNDS_LIMIT = 3
+JOB_CHECK_S = 15.0  # how often a worked job's status is checked (cancelled: give it up)
+CLOSED_STATUSES = frozenset({"cancelled", "done", "gone"})
 
 
 @dataclass
@@ -94,7 +96,10 @@ class WorkLoop:
         while not stopping.is_set():
             generation = self.session.generation
             try:
-                lease = await self.session.hive.lease(self.session.node_id)
+                poll = self.session.hive.lease(self.session.node_id)
+                lease = await unless_stopping(stopping, poll)
+            except Stopped:
+                return
             except (UnknownNode, HiveUnavailable, AuthRefused) as exc:
                 if await self.session.recover(exc, backoff, "leasing work", generation):
                     return
@@ -174,17 +179,32 @@ class WorkLoop:
             for i in range(self.pool.size)
         ]
         stopping = self.session.stopping
-        while not stopping.is_set() and run.lost is None and loop.time() < run.deadline:
-            outcomes = await asyncio.gather(
-                *(
+        watch = asyncio.create_task(self._watch_job(run))
+        try:
+            while not stopping.is_set() and run.lost is None and loop.time() < run.deadline:
+                batches = [
                     self.pool.run_batch(run.recipe, c, schedule, self._batch_steps())
                     for c in chains
-                ),
-                return_exceptions=True,
-            )
-            chains = self._advance(run, chains, outcomes, schedule)
+                ]
+                outcomes = await asyncio.gather(*batches, return_exceptions=True)
+                chains = self._advance(run, chains, outcomes, schedule)
+        finally:
+            watch.cancel()
         why = run.lost or ("stopping" if stopping.is_set() else "lease nearly over")
         log.info("done with job %s (%s)", run.lease.job_id[:12], why)
+
+    async def _watch_job(self, run: LeaseRun) -> None:
+        """Give the lease up once the job is closed: results for it would be refused."""
+        while run.lost is None:
+            await asyncio.sleep(JOB_CHECK_S)
+            try:
+                status = await self.session.hive.job_status(run.lease.job_id)
+            except (UnknownNode, HiveUnavailable, AuthRefused):
+                continue
+            except Refused:
+                status = "gone"
+            if status in CLOSED_STATUSES:
+                run.lost = f"the job is {status}"
 
     def _advance(
         self, run: LeaseRun, chains: list[Chain], outcomes: list[Any], schedule: Schedule
