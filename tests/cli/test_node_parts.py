@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import os
+import time
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from keyforge_cli.endpoints import Endpoint
 from keyforge_cli.node.annealing import Chain, Schedule, run_batch
 from keyforge_cli.node.backoff import Backoff, Stopped, unless_stopping
 from keyforge_cli.node.hardware import l2_cache_kb, parse_cache_size
+from keyforge_cli.node.heartbeat import WorkMeter
 from keyforge_cli.node.identity import lock_state_dir, stable_node_id
 from keyforge_cli.node.job_model import JobModel, ModelRecipe, asset_paths_of, build_job_model
 from keyforge_cli.node.outbox import Outbox, Result
@@ -104,17 +106,20 @@ def test_while_the_hive_is_unreachable_every_improvement_is_kept_in_order(
     outbox = Outbox(tmp_path)
     outbox.offer(Result("job-a", None, "first", 100.0))
     outbox.offer(Result("job-a", None, "replaced", 99.0))
-    outbox.unreachable = True  # the sender's attempt failed: an outage began
+    outbox.set_unreachable(True)  # a send failed: an outage began
     for n in range(20):
         outbox.offer(Result("job-a", None, f"found-{n}", 90.0 - n))
     kept = [r.layout for r in outbox.pending()]
     assert kept == [f"found-{n}" for n in range(4, 20)]  # the 16 latest, oldest first
     assert [r.layout for r in Outbox(tmp_path).pending()] == kept  # and on disk, in order
-    outbox.unreachable = False
-    for result in outbox.pending()[:-1]:
-        outbox.settle(result, result.score)
+    outbox.set_unreachable(False)
     outbox.offer(Result("job-a", None, "after", 10.0))
-    assert [r.layout for r in outbox.pending()] == ["after"]  # answered again: best only
+    assert [r.layout for r in outbox.pending()] == [*kept, "after"]  # owed ones stay owed
+    for result in outbox.pending():
+        outbox.settle(result, result.score)
+    outbox.offer(Result("job-a", None, "later", 5.0))
+    outbox.offer(Result("job-a", None, "best", 4.0))
+    assert [r.layout for r in outbox.pending()] == ["best"]  # answered again: best only
 
 
 def test_backoff_doubles_with_jitter_up_to_its_cap() -> None:
@@ -196,3 +201,13 @@ async def test_a_stop_ends_a_waiting_call_at_once() -> None:
     with pytest.raises(Stopped):
         await asyncio.wait_for(unless_stopping(stopping, asyncio.sleep(30)), 5)
     assert await unless_stopping(asyncio.Event(), asyncio.sleep(0, result=2)) == 2
+
+
+def test_the_measured_speed_covers_a_window_not_the_gap_since_the_last_beat() -> None:
+    meter = WorkMeter(window_s=0.5)
+    time.sleep(0.5)
+    meter.add(1000)
+    assert meter.rate() == 2000.0  # 1000 ops in the last half second
+    assert meter.rate() == 2000.0  # asking again resets nothing
+    time.sleep(0.6)
+    assert meter.rate() == 0.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,21 +20,25 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class WorkMeter:
-    """Swap deltas priced by the workers; ``rate`` is per second since it was last asked."""
+    """Swap deltas priced by the workers; ``rate`` is per second over the last ``window_s``.
 
-    ops: int = 0
-    _since: float = field(default_factory=time.monotonic)
-    _ops_then: int = 0
+    A window rather than "since the last beat": beats retried quickly after a
+    failure would otherwise see a sliver of time with no batch finished in it.
+    """
+
+    window_s: float = 10.0
+    _started: float = field(default_factory=time.monotonic)
+    _batches: deque[tuple[float, int]] = field(default_factory=deque)
 
     def add(self, ops: int) -> None:
-        self.ops += ops
+        self._batches.append((time.monotonic(), ops))
 
     def rate(self) -> float:
         now = time.monotonic()
-        elapsed = now - self._since
-        rate = (self.ops - self._ops_then) / elapsed if elapsed > 0 else 0.0
-        self._since, self._ops_then = now, self.ops
-        return round(rate, 1)
+        while self._batches and self._batches[0][0] < now - self.window_s:
+            self._batches.popleft()
+        span = min(self.window_s, now - self._started)
+        return round(sum(ops for _, ops in self._batches) / span, 1) if span > 0 else 0.0
 
 
 def telemetry(meter: WorkMeter, job_id: str | None) -> dict[str, Any]:

@@ -7,11 +7,12 @@ fix. Only improvements are offered: a result no better than one already
 pending or accepted for its job is not worth a request.
 
 While the hive answers, a job's pending result is simply replaced by a
-better one (the next round sends the best). While it does not (the sender
-says so: ``unreachable``), every improvement is kept, up to ``OWED_PER_JOB``
-per job, and all of them go out in the order they were found once a hive
-answers again: an outage loses none of the work done during it. The outbox
-survives a node restart in ``outbox.json``.
+better one (the next round sends the best). A result that is pending while
+it does not (the sender says so: ``set_unreachable``) is *owed*: it is never
+replaced, only settled, so every improvement found during an outage (up to
+``OWED_PER_JOB`` per job, the latest) goes out, in the order found, once a
+hive answers again. The outbox survives a node restart in ``outbox.json``;
+what it held then is owed too.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class Outbox:
         self.changed = asyncio.Event()  # set when a result is offered
         self.emptied = asyncio.Event()  # set while nothing is pending
         self.unreachable = False  # the sender's last attempt got no useful answer
+        self._owed: set[Result] = set()
         self._load()
         if not self._pending:
             self.emptied.set()
@@ -80,6 +82,7 @@ class Outbox:
             if math.isfinite(result.score):
                 self._pending.setdefault(result.job_id, []).append(result)
         self._accepted.update(accepted)
+        self._owed.update(self.pending())
         if self._pending:
             log.info("%d unsent result(s) from the last run will be sent", len(self.pending()))
             self.changed.set()
@@ -100,12 +103,22 @@ class Outbox:
         """Keep ``result`` if it beats everything pending or accepted for its job."""
         if not result.score < self.best_known(result.job_id) - IMPROVEMENT:
             return False
-        owed = self._pending.get(result.job_id, []) if self.unreachable else []
-        self._pending[result.job_id] = [*owed, result][-OWED_PER_JOB:]
+        owed = [r for r in self._pending.get(result.job_id, []) if r in self._owed]
+        if self.unreachable:
+            if len(owed) >= OWED_PER_JOB:  # the oldest (and worst) makes room
+                self._owed.discard(owed.pop(0))
+            self._owed.add(result)
+        self._pending[result.job_id] = [*owed, result]
         self._save()
         self.changed.set()
         self.emptied.clear()
         return True
+
+    def set_unreachable(self, unreachable: bool) -> None:
+        """The sender's verdict after an attempt; going unreachable makes what is pending owed."""
+        self.unreachable = unreachable
+        if unreachable:
+            self._owed.update(self.pending())
 
     def pending(self) -> list[Result]:
         return [result for results in self._pending.values() for result in results]
@@ -115,6 +128,7 @@ class Outbox:
         results = self._pending.get(result.job_id, [])
         if result in results:
             results.remove(result)
+        self._owed.discard(result)
         if not results:
             self._pending.pop(result.job_id, None)
         if accepted_score is not None:

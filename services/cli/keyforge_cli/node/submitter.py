@@ -60,7 +60,7 @@ class ResultSender:
             try:
                 answer = await self.hive.submit(result.body(self.node_id))
             except (HiveUnavailable, AuthRefused) as exc:
-                self.outbox.unreachable = True
+                self.outbox.set_unreachable(True)
                 report("sending a result", exc, backoff.failures + 1)
                 return backoff.next_delay(getattr(exc, "retry_after_s", 0.0))
             except (Refused, UnknownNode) as exc:
@@ -69,7 +69,7 @@ class ResultSender:
             if backoff.failures:
                 log.info("results reach the hive again")
             backoff.reset()
-            self.outbox.unreachable = False
+            self.outbox.set_unreachable(False)
             score = float(answer.get("score", result.score))
             self.outbox.settle(result, score)
             self.accepted += 1
