@@ -77,7 +77,8 @@ class WorkLoop:
         self.process_rate = process_rate
         self.current: LeaseRun | None = None
         self._built: tuple[str, JobModel] | None = None
-        self._population: tuple[float, list[list[str]]] = (-1e9, [])
+        # (job id, when fetched, its valid layouts): the seeds of new chains.
+        self._population: tuple[str, float, list[list[str]]] = ("", -1e9, [])
         self._refreshing: asyncio.Task[None] | None = None
 
     def current_job(self) -> str | None:
@@ -138,7 +139,6 @@ class WorkLoop:
         recipe = ModelRecipe.of(lease.config, files)
         if self._built is None or self._built[0] != recipe.key:
             self._built = (recipe.key, await asyncio.to_thread(build_job_model, recipe))
-            self._population = (-1e9, [])
         remaining = (lease.expires_at - lease.hive_now).total_seconds()
         margin = min(LEASE_MARGIN_S, remaining / 10) + 1.0
         deadline = asyncio.get_running_loop().time() + max(remaining - margin, 1.0)
@@ -152,14 +152,17 @@ class WorkLoop:
         except (UnknownNode, HiveUnavailable, AuthRefused, Refused) as exc:
             log.debug("population unavailable: %s", exc)
             texts = []
-        valid = [run.job.valid_layout(t) for t in texts]
-        layouts = [v for v in valid if v is not None] or self._population[1]
-        self._population = (asyncio.get_running_loop().time(), layouts)
+        valid = [v for v in map(run.job.valid_layout, texts) if v is not None]
+        job_id, _, before = self._population
+        kept = before if job_id == run.lease.job_id else []
+        self._population = (run.lease.job_id, asyncio.get_running_loop().time(), valid or kept)
 
     def _seeds(self, run: LeaseRun) -> list[list[str]]:
         """Seeds for new chains, never waiting on the hive: the population as last fetched
         (a fresh fetch starts in the background when it is stale)."""
-        fetched_at, layouts = self._population
+        job_id, fetched_at, layouts = self._population
+        if job_id != run.lease.job_id:
+            fetched_at, layouts = -1e9, []
         stale = asyncio.get_running_loop().time() - fetched_at >= POPULATION_REFRESH_S
         if stale and (self._refreshing is None or self._refreshing.done()):
             self._refreshing = asyncio.create_task(self._fetch_population(run))
@@ -190,6 +193,8 @@ class WorkLoop:
                 chains = self._advance(run, chains, outcomes, schedule)
         finally:
             watch.cancel()
+            if self._refreshing is not None:
+                self._refreshing.cancel()
         why = run.lost or ("stopping" if stopping.is_set() else "lease nearly over")
         log.info("done with job %s (%s)", run.lease.job_id[:12], why)
 
