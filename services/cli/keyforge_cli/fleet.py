@@ -13,14 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import psutil
 
 from keyforge_cli.apache import ApacheServer
 from keyforge_cli.balancer import BalancerManager
 from keyforge_cli.credentials import Credentials
 from keyforge_cli.embedded import REPO_ROOT, PostgresServer, ValkeyServer, render_valkey_acl
 from keyforge_cli.private_files import write_private
-from keyforge_cli.processes import free_port, port_is_free, spawn, stop_process
+from keyforge_cli.processes import free_port, listens, port_is_free, spawn, stop_process
 from keyforge_shared.keys import DEFAULT_PREFIX
 
 log = logging.getLogger("keyforge")
@@ -102,16 +101,6 @@ class Service:
     def stop(self) -> None:
         if self.process is not None:
             stop_process(self.process, grace_s=15)
-
-
-def _listens(pid: int, port: int) -> bool:
-    """Whether ``pid`` itself holds the port: another program's server on a port
-    taken after ours was planned would otherwise answer our health probe."""
-    try:
-        connections = psutil.Process(pid).net_connections(kind="tcp")
-    except psutil.Error:
-        return False
-    return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in connections)
 
 
 class Fleet:
@@ -243,7 +232,7 @@ class Fleet:
                         healthy = client.get(f"{service.url}/health").status_code == 200
                     except httpx.HTTPError:
                         healthy = False
-                    if healthy and _listens(service.process.pid, service.port):
+                    if healthy and listens(service.process.pid, service.port):
                         pending.remove(service)
                 if pending and time.monotonic() > deadline:
                     names = ", ".join(s.name for s in pending)

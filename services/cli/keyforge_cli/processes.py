@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+import psutil
+
 PR_SET_PDEATHSIG = 1
 
 
@@ -114,15 +116,30 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+def listens(pid: int, port: int) -> bool:
+    """Whether ``pid`` (or a child of it) itself holds a listening socket on ``port``.
+
+    A port that was free when it was planned may be taken by another program
+    before our server binds it; connecting to it would then reach a stranger.
+    """
+    try:
+        process = psutil.Process(pid)
+        family = [process, *process.children(recursive=True)]
+        connections = [c for p in family for c in p.net_connections(kind="tcp")]
+    except psutil.Error:
+        return False
+    return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in connections)
+
+
 def wait_for_port(port: int, *, timeout_s: float, process: subprocess.Popen[bytes]) -> None:
-    """Until something accepts TCP connections on the port, or the process dies."""
+    """Until the process listens on the port, or dies."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"process {process.pid} exited with {process.returncode}")
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.settimeout(0.5)
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
+        if listens(process.pid, port):
+            return
         time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on port {port} after {timeout_s:.0f}s")
+    raise TimeoutError(
+        f"process {process.pid} does not listen on port {port} after {timeout_s:.0f}s"
+    )
