@@ -11,8 +11,6 @@ import asyncio
 import contextlib
 import json
 import ssl
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -25,21 +23,12 @@ import pytest
 
 from keyforge_cli.apache import find_apache
 from keyforge_cli.fasthttp import FastHttpClient
+from tests.cli.test_up import keyforge
 
 # A node that lost a request backs off this long before it sends it again.
 RETRY_LOST_AFTER_S = 0.2
 SUBMIT_EVERY = 8
 QWERTY = "KC_Q KC_W KC_E KC_R KC_T KC_Y KC_U KC_I KC_O KC_P"
-
-
-def keyforge(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "keyforge_cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 @dataclass(frozen=True)

@@ -24,18 +24,14 @@ import httpx
 import pytest
 
 from keyforge_cli.processes import pid_alive
-from tests.cli.ingress_support import (
-    SimulatedNodes,
-    Stack,
-    keyforge,
-    running_stack,
-    wait_for,
-)
+from tests.cli.ingress_support import SimulatedNodes, Stack, running_stack, wait_for
+from tests.cli.test_up import keyforge
 
 pytestmark = pytest.mark.stack
 
 NODES = 50
 DEFAULT_HTTPS_PORT = 8443
+SQUATTED_PORTS = (DEFAULT_HTTPS_PORT, 3000, 3002)
 BEAT_INTERVAL_S = 0.25
 SECURITY_HEADERS = {
     "strict-transport-security": "max-age=31536000; includeSubDomains",
@@ -48,11 +44,16 @@ SECURITY_HEADERS = {
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data_dir = tmp_path_factory.mktemp("ingress") / "fleet"
-    # Another program holds the default https port, as happens on a desktop.
-    with socket.socket() as squatter:
-        with contextlib.suppress(OSError):
-            squatter.bind(("127.0.0.1", DEFAULT_HTTPS_PORT))
-            squatter.listen()
+    # Other programs hold the default https and hive ports, as happens on a
+    # desktop. Holding the hive ports also keeps the hive restarts below from
+    # leaving TIME_WAIT connections on the defaults the next tests plan with.
+    with contextlib.ExitStack() as held:
+        for port in SQUATTED_PORTS:
+            squatter = held.enter_context(socket.socket())
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            with contextlib.suppress(OSError):
+                squatter.bind(("127.0.0.1", port))
+                squatter.listen()
         with running_stack(data_dir, "--hives", "2") as stack:
             yield stack
 
