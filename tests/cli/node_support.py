@@ -25,22 +25,12 @@ import httpx
 from keyforge_cli.endpoints import async_client
 from keyforge_cli.fleet import DEFAULT_PORTS, hive_port
 from keyforge_cli.targets import Targets, targets_from_stack
+from tests.cli.test_up import keyforge
 
 REPO = Path(__file__).resolve().parents[2]
 SYSTEM = REPO / "data" / "system"
 UP_ATTEMPTS = 3
 ACCEPTED = re.compile(r"result accepted: job (\w+) score ([0-9.]+)")
-
-
-def keyforge(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "keyforge_cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        cwd=REPO,
-    )
 
 
 @dataclass(frozen=True)

@@ -31,13 +31,13 @@ from tests.cli.node_support import (
     LocalStack,
     NodeProcess,
     best_score,
-    keyforge,
     local_stack,
     ortho_job,
     qwerty_score,
     registered_job,
     start_node,
 )
+from tests.cli.test_up import keyforge
 from tests.support import SseEvent, SseReader, wait_until
 
 pytestmark = pytest.mark.stack
