@@ -17,7 +17,6 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -109,9 +108,13 @@ class AssetCache:
             ) from exc
         if response.status_code != 200:
             raise AssetUnavailable(f"GET /manifest answered {response.status_code}")
-        document: dict[str, Any] = response.json()
-        files: dict[str, str] = document.get("files", {})
-        return files
+        try:
+            files = response.json()["files"]
+        except (ValueError, KeyError, TypeError):
+            raise AssetUnavailable("GET /manifest answered no manifest") from None
+        if not isinstance(files, dict):
+            raise AssetUnavailable("GET /manifest answered no manifest")
+        return {str(path): str(sha) for path, sha in files.items()}
 
     async def _download(self, path: str, sha256: str) -> bytes:
         # By hash first: immutable, so exactly the bytes asked for or nothing.
