@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from keyforge_cli.node.backoff import Backoff
 from keyforge_cli.node.hive_client import (
@@ -31,6 +32,10 @@ log = logging.getLogger(__name__)
 # At most one round of submissions per second: improvements come faster than
 # that early in a search, and only the best of them matters.
 ROUND_S = 1.0
+# A submission this slow means the hive is not answering (stopped, partitioned)
+# well before the client's timeout says so: what is pending becomes owed then,
+# so a better result found meanwhile cannot replace the one found during the outage.
+SLOW_ANSWER_S = 2.0
 
 LeaseRefused = Callable[[Result, str], None]
 
@@ -58,7 +63,7 @@ class ResultSender:
         """Send every pending result once; returns how long to wait before the next round."""
         for result in self.outbox.pending():
             try:
-                answer = await self.hive.submit(result.body(self.node_id))
+                answer = await self._submit(result)
             except (HiveUnavailable, AuthRefused) as exc:
                 self.outbox.set_unreachable(True)
                 report("sending a result", exc, backoff.failures + 1)
@@ -81,6 +86,17 @@ class ResultSender:
                 " (a new record)" if answer.get("record") else "",
             )
         return 0.0
+
+    async def _submit(self, result: Result) -> dict[str, Any]:
+        sending = asyncio.ensure_future(self.hive.submit(result.body(self.node_id)))
+        done, _ = await asyncio.wait({sending}, timeout=SLOW_ANSWER_S)
+        if not done:
+            self.outbox.set_unreachable(True)
+        try:
+            return await sending
+        except asyncio.CancelledError:
+            sending.cancel()
+            raise
 
     def _refused(self, result: Result, exc: Refused | UnknownNode) -> None:
         code = exc.code if isinstance(exc, Refused) else "unknown_node"
