@@ -10,7 +10,7 @@ import uvicorn
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from keyforge_shared.settings import describe_invalid
+from keyforge_shared.settings import ServiceSettings, describe_invalid
 
 # A SIGTERM lets in-flight requests finish for this long before the process exits.
 GRACEFUL_SHUTDOWN_S = 10
@@ -84,4 +84,15 @@ def serve(factory: str, *, host: str, port: int, log_level: str, workers: int = 
         server_header=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         lifespan="on",
+    )
+
+
+def serve_service(factory: str, settings: ServiceSettings) -> None:
+    """``serve`` with the listen address, log level and workers of a service's settings."""
+    serve(
+        factory,
+        host=settings.listen_host,
+        port=settings.listen_port,
+        log_level=settings.log_level,
+        workers=settings.workers,
     )

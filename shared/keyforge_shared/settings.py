@@ -37,6 +37,8 @@ class ServiceSettings(BaseSettings):
     )
     valkey_prefix: str = Field(default=DEFAULT_PREFIX, validation_alias="KEYFORGE_VALKEY_PREFIX")
     listen_host: str = Field(default="0.0.0.0", validation_alias="KEYFORGE_LISTEN_HOST")  # noqa: S104
+    # Each service's own default port is set by its settings class.
+    listen_port: int = Field(default=3000, ge=1, le=65535, validation_alias="KEYFORGE_LISTEN_PORT")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", validation_alias="KEYFORGE_LOG_LEVEL"
     )

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from keyforge_assetmgr.app import create_app
 from keyforge_assetmgr.config import AssetMgrSettings
-from keyforge_shared.serve import configure_logging, serve
+from keyforge_shared.serve import configure_logging, serve_service
 from keyforge_shared.settings import load_settings
 
 CHECK_TIMEOUT_S = 3.0
@@ -34,13 +34,7 @@ def main() -> None:
     if args.check:
         raise SystemExit(0 if check_alive(settings.listen_port) else 1)
     configure_logging(settings.log_level)
-    serve(
-        "keyforge_assetmgr.main:app_from_env",
-        host=settings.listen_host,
-        port=settings.listen_port,
-        log_level=settings.log_level,
-        workers=settings.workers,
-    )
+    serve_service("keyforge_assetmgr.main:app_from_env", settings)
 
 
 def app_from_env() -> FastAPI:

@@ -6,20 +6,14 @@ from fastapi import FastAPI
 
 from keyforge_assets.app import create_app
 from keyforge_assets.config import AssetsSettings
-from keyforge_shared.serve import configure_logging, serve
+from keyforge_shared.serve import configure_logging, serve_service
 from keyforge_shared.settings import load_settings
 
 
 def main() -> None:
     settings = load_settings(AssetsSettings, "keyforge-assets")
     configure_logging(settings.log_level)
-    serve(
-        "keyforge_assets.main:app_from_env",
-        host=settings.listen_host,
-        port=settings.listen_port,
-        log_level=settings.log_level,
-        workers=settings.workers,
-    )
+    serve_service("keyforge_assets.main:app_from_env", settings)
 
 
 def app_from_env() -> FastAPI:

@@ -11,7 +11,7 @@ from keyforge_hive.app import create_app
 from keyforge_hive.config import HiveSettings
 from keyforge_migrations import upgrade_to_head
 from keyforge_shared.connect import wait_for_postgres
-from keyforge_shared.serve import configure_logging, serve
+from keyforge_shared.serve import configure_logging, serve_service
 from keyforge_shared.settings import load_settings, redact
 
 log = logging.getLogger("keyforge_hive")
@@ -31,13 +31,7 @@ def main() -> None:
             redact(str(exc))[:2000],
         )
         raise SystemExit(1) from None
-    serve(
-        "keyforge_hive.main:app_from_env",
-        host=settings.listen_host,
-        port=settings.listen_port,
-        log_level=settings.log_level,
-        workers=settings.workers,
-    )
+    serve_service("keyforge_hive.main:app_from_env", settings)
 
 
 def app_from_env() -> FastAPI:
