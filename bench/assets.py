@@ -2,9 +2,10 @@
 
     .venv/bin/python -m bench.assets [--seconds 3] [--connections 16] [--load auto|wrk|python]
 
-Apache is not installed here, so the baselines are (a) Starlette's
+The baselines: (a) Apache httpd (mpm_event, a minimal static-only
+configuration) when it is installed, the target's reference; (b) Starlette's
 ``StaticFiles`` under the same uvicorn set-up as the gateway (one process,
-httptools, uvloop), reading the files from disk on every request, and (b)
+httptools, uvloop), reading the files from disk on every request; (c)
 Python's ``http.server`` (threading). Everything runs on 127.0.0.1: a private
 Valkey, assetmgr publishing a temp dir, the gateway, the baselines. Load comes
 from ``wrk`` when it is installed (``apt-get install wrk``), else from this
@@ -34,6 +35,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from bench.asset_load import Load, measure
+from keyforge_cli.apache import find_apache, modules_dir
 from keyforge_cli.embedded import VALKEY_USERS, ValkeyServer, render_valkey_acl
 from keyforge_cli.private_files import write_private
 from keyforge_cli.processes import free_port, spawn, stop_process, wait_for_port
@@ -145,11 +147,52 @@ def start_servers(
     return ports, processes
 
 
+APACHE_CONF = """
+ServerName bench.localhost
+ServerRoot {work}
+Listen 127.0.0.1:{port}
+PidFile {work}/apache.pid
+ErrorLog {work}/apache-error.log
+LoadModule mpm_event_module {modules}/mod_mpm_event.so
+LoadModule authz_core_module {modules}/mod_authz_core.so
+LoadModule mime_module {modules}/mod_mime.so
+{user}
+KeepAlive On
+MaxKeepAliveRequests 0
+EnableSendfile On
+DocumentRoot {root}
+<Directory {root}>
+    Require all granted
+</Directory>
+"""
+
+
+def start_apache(work: Path, root: Path, port: int) -> subprocess.Popen[bytes] | None:
+    """Apache serving ``root`` as plain static files, or None where it is not installed."""
+    binary = find_apache()
+    if binary is None:
+        return None
+    # Under root its workers run as www-data, which must reach the files.
+    for path in (work, root.parent, root, *root.iterdir()):
+        path.chmod(path.stat().st_mode | 0o055)
+    user = "User www-data\nGroup www-data" if os.geteuid() == 0 else ""
+    conf = work / "apache.conf"
+    conf.write_text(
+        APACHE_CONF.format(work=work, port=port, modules=modules_dir(), user=user, root=root.parent)
+    )
+    return start([str(binary), "-f", str(conf), "-DFOREGROUND"], {}, work / "apache.log", port)
+
+
 async def compare(load: Load, ports: dict[str, int], etag_64k: str) -> None:
     print(f"{'size':>7}  {'server':<22} {'req/s':>9} {'MB/s':>8}  gateway/this")
     for label, size in SIZES.items():
         rows = {
             "gateway": (ports["gateway"], f"/data/bench/{size}.bin"),
+            **(
+                {"Apache httpd": (ports["apache"], f"/bench/{size}.bin")}
+                if "apache" in ports
+                else {}
+            ),
             "StaticFiles (uvicorn)": (ports["static"], f"/bench/{size}.bin"),
             "http.server": (ports["http.server"], f"/bench/{size}.bin"),
         }
@@ -183,6 +226,13 @@ async def run(load: Load, work: Path, workers: int) -> None:
     try:
         urls = {user: valkey.url(user, pw) for user, pw in passwords.items()}
         ports, processes = start_servers(work, urls, workers)
+        apache_port = free_port()
+        apache = start_apache(work, assets, apache_port)
+        if apache is not None:
+            ports["apache"] = apache_port
+            processes.append(apache)
+        else:
+            print("Apache httpd is not installed: compared with the Python static servers only")
         try:
             await wait_published(
                 f"http://127.0.0.1:{ports['gateway']}", [f"bench/{s}.bin" for s in SIZES.values()]
