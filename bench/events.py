@@ -44,23 +44,21 @@ async def _sse_client(port: int, stop_at: float, latencies: list[float]) -> int:
     received = 0
     pending = b""
     try:
-        while time.time() < stop_at:
-            block = await asyncio.wait_for(reader.read(65536), timeout=stop_at - time.time())
-            if not block:
-                break
-            now = time.time()
-            pending += block
-            complete, _, pending = pending.rpartition(b"\n")
-            for line in complete.split(b"\n"):
-                # Only the publish time is needed: slice it out rather than parse JSON,
-                # so the clients cost less CPU than the hives they measure.
-                at = line.find(b'"t":')
-                if at >= 0 and line.startswith(b"data: "):
-                    end = line.find(b"}", at)
-                    latencies.append((now - float(line[at + 4 : end])) * 1000)
-                    received += 1
-                elif line.startswith(b'data: {"done"'):
-                    return received
+        # One deadline for the whole stream: a timeout per read would cost a task each.
+        async with asyncio.timeout(stop_at - time.time()):
+            while block := await reader.read(65536):
+                now = time.time()
+                complete, _, pending = (pending + block).rpartition(b"\n")
+                for line in complete.split(b"\n"):
+                    # Only the publish time is needed: slice it out rather than parse
+                    # JSON, so the clients cost less CPU than the hives they measure.
+                    at = line.find(b'"t":')
+                    if at >= 0 and line.startswith(b"data: "):
+                        end = line.find(b"}", at)
+                        latencies.append((now - float(line[at + 4 : end])) * 1000)
+                        received += 1
+                    elif line.startswith(b'data: {"done"'):
+                        return received
     except (TimeoutError, ConnectionError):
         pass
     finally:

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from keyforge_hive.auth import Authenticator
 from keyforge_hive.cluster_stats import StatsCache
 from keyforge_hive.config import HiveSettings
-from keyforge_hive.fanout import EventFanout
+from keyforge_hive.fanout import KEEPALIVE_S, EventFanout
 from keyforge_hive.heartbeat_endpoint import PATH as HEARTBEAT_PATH
 from keyforge_hive.heartbeat_endpoint import HeartbeatEndpoint, document_heartbeat
 from keyforge_hive.heartbeats import HeartbeatBatcher
@@ -114,6 +114,7 @@ def _start_loops(hive: Hive) -> list[asyncio.Task[None]]:
     loops = {
         "heartbeat-flusher": hive.heartbeats.run(),
         "event-fanout": hive.fanout.run(),
+        "sse-keepalive": run_every("sse-keepalive", lambda: KEEPALIVE_S, hive.fanout.keepalive),
         "node-monitor": run_every("node-monitor", lambda: MONITOR_TICK_S, hive.node_status.tick),
         "last-seen-flusher": run_every(
             "last-seen-flusher", lambda: FLUSH_TICK_S, hive.last_seen.flush

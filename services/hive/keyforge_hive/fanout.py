@@ -9,6 +9,7 @@ hive's one Valkey connection, nor slow down the other clients.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 
@@ -39,17 +40,31 @@ def frame_of(entry_id: bytes, fields: dict[bytes, bytes]) -> Frame:
     return Frame(event_id, id_key(event_id), sse_frame(entry_id, fields))
 
 
+# Sent to every client every KEEPALIVE_S so proxies keep idle streams open. It
+# has no id: it is never replayed and never skipped as already seen.
+KEEPALIVE = Frame("", (0, 0), b": keepalive\n\n")
+KEEPALIVE_S = 15.0
+
+
 @dataclass(eq=False)
 class Subscriber:
     """A client's bounded queue; ``None`` in it means "stop streaming"."""
 
     queue: asyncio.Queue[Frame | None] = field(default_factory=lambda: asyncio.Queue(CLIENT_QUEUE))
+    streamer: asyncio.Task[object] | None = None  # the task writing to this client
 
     def close(self) -> None:
         # Whatever it had buffered is discarded: it resumes from Last-Event-ID.
         while not self.queue.empty():
             self.queue.get_nowait()
         self.queue.put_nowait(None)
+
+    def abort(self) -> None:
+        """Dropped for not reading: its writer may be stuck on a full socket, so it is
+        cancelled rather than asked to stop."""
+        self.close()
+        if self.streamer is not None:
+            self.streamer.cancel()
 
 
 def id_key(event_id: str) -> tuple[int, int]:
@@ -87,9 +102,15 @@ class EventFanout:
                 subscriber.queue.put_nowait(frame)
             except asyncio.QueueFull:
                 self.subscribers.discard(subscriber)
-                subscriber.close()
+                subscriber.abort()
                 self.dropped_clients += 1
         self.delivered += 1
+
+    async def keepalive(self) -> None:
+        """One keepalive comment to every client (a background loop every KEEPALIVE_S)."""
+        for subscriber in list(self.subscribers):
+            with contextlib.suppress(asyncio.QueueFull):
+                subscriber.queue.put_nowait(KEEPALIVE)
 
     async def run(self) -> None:
         """Read the log forever from its current end; survive Valkey restarts."""

@@ -1,9 +1,10 @@
 """``GET /events``: Server-Sent Events with replay from ``Last-Event-ID``.
 
-A raw ASGI endpoint rather than a StreamingResponse, for two things the
-latter cannot do: give up on a client whose socket stopped draining (a send
-that does not complete within ``SEND_TIMEOUT_S``), and end the stream the
-moment the fan-out drops the client.
+A raw ASGI endpoint rather than a StreamingResponse, so the fan-out can end
+a stream the moment it drops the client (its queue overflowed: the socket
+stopped draining) and a write costs no more than the write itself: each
+event is encoded once per hive, and what queued up while a client's last
+write was going out leaves in one write.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ from keyforge_shared.errors import error_response
 from keyforge_shared.events import HISTORY_LEN, edge_event_id, entries_after
 from keyforge_shared.keys import Keys
 
-KEEPALIVE_S = 15.0
-SEND_TIMEOUT_S = 10.0
 RETRY_MS = 2000
 COALESCE_MAX = 64
 _EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
@@ -77,11 +76,16 @@ class _Connection:
             await response(scope, receive, send)
             return
         subscriber = self.fanout.subscribe()
+        subscriber.streamer = asyncio.current_task()
         watcher = asyncio.create_task(self._until_disconnect(receive, subscriber))
         try:
             await self._stream(send, subscriber, last_id)
-        except (TimeoutError, OSError):
-            pass  # the client stopped reading or went away
+        except OSError:
+            pass  # the client went away
+        except asyncio.CancelledError:
+            if subscriber in self.fanout.subscribers:
+                raise  # not our abort: the server is stopping this task
+            # Aborted for not reading: end here; the server closes the connection.
         finally:
             self.fanout.unsubscribe(subscriber)
             watcher.cancel()
@@ -94,13 +98,14 @@ class _Connection:
             pass
         subscriber.close()
 
-    async def _send(self, send: Send, body: bytes) -> None:
-        async with asyncio.timeout(SEND_TIMEOUT_S):
-            await send({"type": "http.response.body", "body": body, "more_body": True})
+    @staticmethod
+    async def _send(send: Send, body: bytes) -> None:
+        # No timeout per write: a client that stops reading fills its queue and
+        # the fan-out aborts this task (``Subscriber.abort``).
+        await send({"type": "http.response.body", "body": body, "more_body": True})
 
     async def _stream(self, send: Send, subscriber: Subscriber, last_id: str | None) -> None:
-        async with asyncio.timeout(SEND_TIMEOUT_S):
-            await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+        await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
         await self._send(send, f"retry: {RETRY_MS}\n\n".encode())
         newest = id_key(last_id) if last_id is not None else None
         if last_id is not None:
@@ -113,12 +118,7 @@ class _Connection:
                     newest = frame.order
         queue = subscriber.queue
         while True:
-            try:
-                async with asyncio.timeout(KEEPALIVE_S):
-                    first = await queue.get()
-            except TimeoutError:
-                await self._send(send, b": keepalive\n\n")
-                continue
+            first = await queue.get()
             # Whatever queued up meanwhile leaves in the same write.
             frames = [first]
             while not queue.empty() and len(frames) < COALESCE_MAX:
@@ -126,7 +126,9 @@ class _Connection:
             if None in frames:
                 break
             wire = b"".join(
-                f.wire for f in frames if f is not None and (newest is None or f.order > newest)
+                f.wire
+                for f in frames
+                if f is not None and (not f.id or newest is None or f.order > newest)
             )
             if wire:
                 await self._send(send, wire)
