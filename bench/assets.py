@@ -156,6 +156,7 @@ ErrorLog {work}/apache-error.log
 LoadModule mpm_event_module {modules}/mod_mpm_event.so
 LoadModule authz_core_module {modules}/mod_authz_core.so
 LoadModule mime_module {modules}/mod_mime.so
+TypesConfig /dev/null
 {user}
 KeepAlive On
 MaxKeepAliveRequests 0
