@@ -85,27 +85,28 @@ async def valkey_admin(valkey: ValkeyFixture) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
-@pytest.fixture
-async def database_url(postgres: PostgresServer) -> AsyncIterator[str]:
-    """A fresh, fully migrated database for one test, cloned from the template."""
+@contextlib.asynccontextmanager
+async def scratch_database(postgres: PostgresServer, template: str) -> AsyncIterator[str]:
+    """A database made for one test from ``template``, dropped after it."""
     name = f"kf_test_{secrets.token_hex(6)}"
     admin = await asyncpg.connect(postgres.dsn("postgres"))
     try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         yield postgres.dsn(name)
         await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def database_url(postgres: PostgresServer) -> AsyncIterator[str]:
+    """A fresh, fully migrated database for one test, cloned from the template."""
+    async with scratch_database(postgres, TEMPLATE_DB) as url:
+        yield url
 
 
 @pytest.fixture
 async def empty_database_url(postgres: PostgresServer) -> AsyncIterator[str]:
     """A database with no schema at all, for migration tests."""
-    name = f"kf_empty_{secrets.token_hex(6)}"
-    admin = await asyncpg.connect(postgres.dsn("postgres"))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield postgres.dsn(name)
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with scratch_database(postgres, "template0") as url:
+        yield url

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +59,21 @@ def _started(server: uvicorn.Server, task: asyncio.Task[None]) -> Callable[[], A
         return server.started
 
     return check
+
+
+def hive_process_env(database_url: str, valkey_url: str, port: int) -> dict[str, str]:
+    """The environment of one real ``keyforge-hive`` process in a test."""
+    return {
+        **os.environ,
+        "KEYFORGE_ENV": "prod",
+        "KEYFORGE_LISTEN_HOST": "127.0.0.1",
+        "KEYFORGE_LISTEN_PORT": str(port),
+        "DATABASE_URL": database_url,
+        "KEYFORGE_VALKEY_URL": valkey_url,
+        "HIVE_SECRET": NODE_SECRET,
+        "HIVE_ADMIN_SECRET": ADMIN_SECRET,
+        "KEYFORGE_LOG_LEVEL": "warning",
+    }
 
 
 def hive_settings(*, database_url: str, valkey_url: str, **overrides: Any) -> HiveSettings:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -20,7 +19,7 @@ from redis.asyncio import Redis
 from keyforge_cli.processes import free_port, spawn, stop_process, wait_for_port
 from keyforge_hive.app import create_app
 from tests.conftest import ValkeyFixture
-from tests.support import ADMIN_SECRET, NODE_SECRET, hive_settings, serve_app
+from tests.support import ADMIN_SECRET, NODE_SECRET, hive_process_env, hive_settings, serve_app
 
 NODE_HEADERS = {"X-Keyforge-Secret": NODE_SECRET}
 ADMIN_HEADERS = {"X-Keyforge-Admin": ADMIN_SECRET}
@@ -84,17 +83,7 @@ async def hive_processes(
             clients = []
             for index in range(count):
                 port = free_port()
-                env = {
-                    **os.environ,
-                    "KEYFORGE_ENV": "prod",
-                    "KEYFORGE_LISTEN_HOST": "127.0.0.1",
-                    "KEYFORGE_LISTEN_PORT": str(port),
-                    "DATABASE_URL": database_url,
-                    "KEYFORGE_VALKEY_URL": valkey.url("hive"),
-                    "HIVE_SECRET": NODE_SECRET,
-                    "HIVE_ADMIN_SECRET": ADMIN_SECRET,
-                    "KEYFORGE_LOG_LEVEL": "warning",
-                }
+                env = hive_process_env(database_url, valkey.url("hive"), port)
                 process = spawn(
                     [sys.executable, "-m", "keyforge_hive"],
                     env=env,

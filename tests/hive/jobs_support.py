@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from functools import cache
@@ -18,7 +17,7 @@ from keyforge_shared.formats import KeycodeTable
 from keyforge_shared.scoring import ScoringModel, build_model, load_corpus
 from tests.conftest import ValkeyFixture
 from tests.hive.conftest import NODE_HEADERS, ORIGINAL_DATA, SYSTEM_ASSETS, register
-from tests.support import ADMIN_SECRET, NODE_SECRET
+from tests.support import hive_process_env
 
 PARAMS: dict[str, Any] = {
     "search_epochs": 5,
@@ -117,17 +116,7 @@ def start_hive_process(
     database_url: str, valkey: ValkeyFixture, log_file: Path, port: int
 ) -> subprocess.Popen[bytes]:
     """One real ``keyforge-hive`` on ``port`` (so a restart comes back at the same address)."""
-    env = {
-        **os.environ,
-        "KEYFORGE_ENV": "prod",
-        "KEYFORGE_LISTEN_HOST": "127.0.0.1",
-        "KEYFORGE_LISTEN_PORT": str(port),
-        "DATABASE_URL": database_url,
-        "KEYFORGE_VALKEY_URL": valkey.url("hive"),
-        "HIVE_SECRET": NODE_SECRET,
-        "HIVE_ADMIN_SECRET": ADMIN_SECRET,
-        "KEYFORGE_LOG_LEVEL": "warning",
-    }
+    env = hive_process_env(database_url, valkey.url("hive"), port)
     process = spawn([sys.executable, "-m", "keyforge_hive"], env=env, log_file=log_file)
     try:
         wait_for_port(port, timeout_s=60, process=process)
