@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from keyforge_hive.storable import storable_text
 from keyforge_shared.asset_inputs import DEFAULT_COST_MATRIX
 from keyforge_shared.formats import FormatError, KeyboardDefinition
 
@@ -77,12 +78,10 @@ def _check_strings(value: Any) -> None:
         elif isinstance(item, list):
             stack.extend(item)
         elif isinstance(item, str):
-            if "\x00" in item:
-                raise FormatError("strings must not contain NUL characters")
             try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                raise FormatError("strings must be valid Unicode (no lone surrogates)") from None
+                storable_text(item)
+            except ValueError as exc:
+                raise FormatError(f"strings {exc}") from None
 
 
 def parse_spec_text(raw: bytes) -> tuple[str, dict[str, Any]]:

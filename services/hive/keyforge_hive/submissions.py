@@ -10,20 +10,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import asyncpg
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-
-def storable_text(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode") from None
-    return value
-
-
-StorableText = AfterValidator(storable_text)
+from keyforge_hive.storable import StorableText
 
 
 class SubmissionIn(BaseModel):

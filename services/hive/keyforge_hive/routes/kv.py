@@ -12,13 +12,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from keyforge_hive import kv_gc, kv_store
 from keyforge_hive.auth import AdminAuth, NodeAuth, Role
 from keyforge_hive.kv_access import Access, authorize
 from keyforge_hive.kv_names import Namespace, parse_kv_path
 from keyforge_hive.state import Hive, HiveDep
+from keyforge_hive.storable import StorableText
 from keyforge_shared.errors import DependencyDown, Forbidden, KeyforgeError, NotFound
 from keyforge_shared.kv_crypto import Keyring, SecretsKeyMismatch, SecretTampered
 
@@ -32,20 +33,8 @@ Flag = Annotated[bool, Query()]
 class KvPut(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    value: Annotated[str, Field(max_length=kv_store.MAX_VALUE_CHARS)]
+    value: Annotated[str, Field(max_length=kv_store.MAX_VALUE_CHARS), StorableText]
     ttl: Annotated[int, Field(ge=0, le=MAX_TTL_S)] | None = None
-
-    @field_validator("value")
-    @classmethod
-    def _storable_text(cls, value: str) -> str:
-        # Postgres text holds no NUL, and a lone surrogate (legal in JSON) is no UTF-8.
-        if "\x00" in value:
-            raise ValueError("must not contain NUL characters")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("must be valid Unicode text (no lone surrogates)") from None
-        return value
 
 
 def _describe(row: kv_store.KvRow, *, value: str | None, state: bool = False) -> dict[str, Any]:
