@@ -15,9 +15,17 @@ scorer reads them through ``finger_scales`` and ``comfortable_scissor_pairs``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from keyforge_shared.formats import FormatError
 
@@ -78,22 +86,14 @@ class Weights(BaseModel):
     finger_penalty_scale: Annotated[str, Field(max_length=200)] = "0.0,1.0,1.1,1.3,1.6"
     comfortable_scissors: Annotated[str, Field(max_length=200)] = "21,23,34"
 
-    @field_validator("finger_penalty_scale", mode="before")
+    @field_validator("finger_penalty_scale", "comfortable_scissors", mode="before")
     @classmethod
-    def _scale_text(cls, value: Any) -> Any:
+    def _list_text(cls, value: Any, info: ValidationInfo) -> Any:
+        """Comma-separated text (a JSON list is joined into it), parsed now to refuse it early."""
         if isinstance(value, list | tuple):
             value = ",".join(str(v) for v in value)
         if isinstance(value, str):
-            parse_finger_scales(value)
-        return value
-
-    @field_validator("comfortable_scissors", mode="before")
-    @classmethod
-    def _scissor_text(cls, value: Any) -> Any:
-        if isinstance(value, list | tuple):
-            value = ",".join(str(v) for v in value)
-        if isinstance(value, str):
-            parse_scissor_pairs(value)
+            _LIST_PARSERS[info.field_name or ""](value)
         return value
 
     @property
@@ -133,6 +133,12 @@ def parse_scissor_pairs(text: str) -> frozenset[tuple[int, int]]:
             raise ValueError(f"comfortable_scissors: {part!r} is not two finger digits 0-4")
         pairs.add((int(part[0]), int(part[1])))
     return frozenset(pairs)
+
+
+_LIST_PARSERS: dict[str, Callable[[str], object]] = {
+    "finger_penalty_scale": parse_finger_scales,
+    "comfortable_scissors": parse_scissor_pairs,
+}
 
 
 def parse_weights(data: Any) -> Weights:
