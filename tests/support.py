@@ -6,8 +6,11 @@ import asyncio
 import contextlib
 import json
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -74,6 +77,19 @@ def hive_process_env(database_url: str, valkey_url: str, port: int) -> dict[str,
         "HIVE_ADMIN_SECRET": ADMIN_SECRET,
         "KEYFORGE_LOG_LEVEL": "warning",
     }
+
+
+def gateway_process(valkey_url: str, port: int, cwd: Path, **env: str) -> subprocess.Popen[bytes]:
+    """A real ``keyforge-assets`` process; ``env`` sets more of its environment."""
+    environment = {
+        **os.environ,
+        "KEYFORGE_VALKEY_URL": valkey_url,
+        "KEYFORGE_LISTEN_HOST": "127.0.0.1",
+        "KEYFORGE_LISTEN_PORT": str(port),
+        "KEYFORGE_CONNECT_ATTEMPTS": "5",
+        **env,
+    }
+    return subprocess.Popen([sys.executable, "-m", "keyforge_assets"], env=environment, cwd=cwd)
 
 
 def hive_settings(*, database_url: str, valkey_url: str, **overrides: Any) -> HiveSettings:

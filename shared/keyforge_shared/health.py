@@ -1,4 +1,5 @@
-"""``/livez`` and ``/health``: liveness of the process, readiness of its dependencies."""
+"""``/livez``, ``/health`` and ``/readyz``: liveness of the process, the state of its
+dependencies, and whether the ingress proxy should send it requests."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
 
 from keyforge_shared.errors import error_response
+from keyforge_shared.shutdown import Drain
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +50,15 @@ async def run_checks(checks: Mapping[str, HealthCheck]) -> dict[str, str]:
     return dict(results)
 
 
-def health_router(checks_of: Callable[[Request], Mapping[str, HealthCheck]]) -> APIRouter:
-    """Both probes; ``checks_of`` finds the running app's checks (set up by its lifespan)."""
+def health_router(
+    checks_of: Callable[[Request], Mapping[str, HealthCheck]], drain: Drain | None = None
+) -> APIRouter:
+    """The probes; ``checks_of`` finds the running app's checks (set up by its lifespan).
+
+    With ``drain`` (a service behind the proxy) also ``/readyz``, the proxy's
+    health check: 503 once the service has begun to stop. It checks no
+    dependency, so that a Postgres outage never takes every hive out at once.
+    """
     router = APIRouter(tags=["health"])
 
     @router.get("/livez")
@@ -69,5 +78,18 @@ def health_router(checks_of: Callable[[Request], Mapping[str, HealthCheck]]) -> 
             headers={"Retry-After": str(RETRY_AFTER_S)},
             extra={"status": "fail", "checks": results, "failing": failing},
         )
+
+    if drain is not None:
+
+        @router.get("/readyz", response_model=None)
+        async def readyz() -> JSONResponse:
+            if not drain.draining:
+                return JSONResponse({"status": "ok"})
+            return error_response(
+                503,
+                "draining",
+                "stopping: send requests elsewhere",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
 
     return router

@@ -53,6 +53,16 @@ class ServiceSettings(BaseSettings):
         return value
 
 
+class ProxiedServiceSettings(ServiceSettings):
+    """A service the ingress proxy forwards requests to (hive, assets)."""
+
+    # On SIGTERM the service keeps serving this long, telling the proxy it is not
+    # ready and closing each connection after its response, before it stops (see
+    # keyforge_shared.shutdown). Longer than the proxy's health-check interval
+    # (1 s) and its pooled-connection ttl (2 s) in infra/apache/vhosts.conf.
+    drain_s: float = Field(default=3.0, ge=0, le=60, validation_alias="KEYFORGE_DRAIN_S")
+
+
 def require_real_secret(name: str, value: SecretStr | None, env: str) -> None:
     """Refuse a missing or placeholder secret outside dev mode."""
     if env == "dev":

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -18,7 +16,7 @@ from keyforge_shared.connect import connect_valkey
 from keyforge_shared.keys import Keys
 from tests.assetmgr.harness import manager_settings, running_manager, sha256_hex, write_file
 from tests.conftest import ValkeyFixture
-from tests.support import wait_until
+from tests.support import gateway_process, wait_until
 
 keys = Keys()
 
@@ -45,17 +43,6 @@ async def test_gateway_credentials_answer_noperm_to_writes(
                 await write
     finally:
         await gateway.aclose()
-
-
-def gateway_process(valkey_url: str, port: int, cwd: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "KEYFORGE_VALKEY_URL": valkey_url,
-        "KEYFORGE_LISTEN_HOST": "127.0.0.1",
-        "KEYFORGE_LISTEN_PORT": str(port),
-        "KEYFORGE_CONNECT_ATTEMPTS": "5",
-    }
-    return subprocess.Popen([sys.executable, "-m", "keyforge_assets"], env=env, cwd=cwd)
 
 
 def open_paths(pid: int) -> list[str]:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,20 +73,22 @@ async def hive_processes(
     log_dir: Path,
     count: int = 2,
     processes: list[subprocess.Popen[bytes]] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[list[httpx.AsyncClient]]:
     """Hives as real ``keyforge-hive`` processes (own CPU, own event loop), stopped by PID.
 
-    Pass ``processes`` to get hold of them (to signal or kill one)."""
+    Pass ``processes`` to get hold of them (to signal or kill one), ``env`` to
+    set more of their environment."""
     processes = [] if processes is None else processes
     async with contextlib.AsyncExitStack() as stack:
         try:
             clients = []
             for index in range(count):
                 port = free_port()
-                env = hive_process_env(database_url, valkey.url("hive"), port)
                 process = spawn(
                     [sys.executable, "-m", "keyforge_hive"],
-                    env=env,
+                    env={**hive_process_env(database_url, valkey.url("hive"), port), **(env or {})},
                     log_file=log_dir / f"hive-{index}.log",
                 )
                 processes.append(process)

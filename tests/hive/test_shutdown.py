@@ -10,7 +10,7 @@ import httpx
 from redis.asyncio import Redis
 
 from tests.conftest import ValkeyFixture
-from tests.hive.conftest import NODE_HEADERS, hive_processes, register
+from tests.hive.conftest import NODE_HEADERS, beat, hive_processes, register
 
 
 async def test_sigterm_answers_parked_long_polls_instead_of_cutting_them(
@@ -35,9 +35,44 @@ async def test_sigterm_answers_parked_long_polls_instead_of_cutting_them(
     assert response.status_code == 200
     assert response.json()["job_id"] is None
     assert response.json()["lease_id"] is None
-    # Well inside uvicorn's 10 s grace, which would otherwise cut the poll off.
-    assert answered_after < 5, answered_after
-    assert stream_closed_after < 5, stream_closed_after
+    # At the end of the 3 s drain, well inside uvicorn's 10 s grace, which
+    # would otherwise cut the poll off.
+    assert answered_after < 6, answered_after
+    assert stream_closed_after < 6, stream_closed_after
+
+
+async def test_sigterm_drains_before_the_hive_stops(
+    database_url: str, valkey: ValkeyFixture, tmp_path: Path
+) -> None:
+    """Not ready for the proxy, still serving, each connection closed after its answer."""
+    processes: list[subprocess.Popen[bytes]] = []
+    drain = {"KEYFORGE_DRAIN_S": "30"}
+    async with hive_processes(database_url, valkey, tmp_path, 1, processes, env=drain) as (hive,):
+        ready = await hive.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json() == {"status": "ok"}
+        assert "close" not in ready.headers.get("connection", "")
+
+        processes[0].send_signal(signal.SIGTERM)
+        await asyncio.sleep(1.0)
+        assert processes[0].poll() is None
+        not_ready = await hive.get("/readyz")
+        assert not_ready.status_code == 503
+        assert not_ready.json()["error"] == "draining"
+        assert not_ready.headers["connection"] == "close"
+        live = await hive.get("/livez")
+        assert live.status_code == 200
+        assert live.json() == {"status": "ok"}
+        await register(hive, "late")
+        answer = await beat(hive, "late")
+        assert answer.status_code == 204
+        assert answer.headers["connection"] == "close"
+
+        # A second signal skips the rest of the drain.
+        signalled = time.monotonic()
+        processes[0].send_signal(signal.SIGTERM)
+        await asyncio.to_thread(processes[0].wait, 15)
+        assert time.monotonic() - signalled < 10
 
 
 async def read_whole_stream(hive: httpx.AsyncClient) -> None:

@@ -26,23 +26,27 @@ from keyforge_shared.keys import Keys
 from keyforge_shared.live_settings import RuntimeView, follow_settings
 from keyforge_shared.loops import stop_tasks
 from keyforge_shared.runtime_settings import RuntimeSettings
+from keyforge_shared.shutdown import Drain
 
 
 class GatewayApp(FastAPI):
     """FastAPI for ``/manifest`` and the probes; every other path goes to the asset handler."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, drain: Drain, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.drain = drain
         self._assets = ContainUnexpectedErrors(self._answer_asset)
 
     async def _answer_asset(self, scope: Scope, receive: Receive, send: Send) -> None:
         await answer_asset_request(self.state.gateway, scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] not in FRAMEWORK_PATHS:
-            await self._assets(scope, receive, send)
-        else:
-            await super().__call__(scope, receive, send)
+        if scope["type"] == "http":
+            send = self.drain.closing(send)
+            if scope["path"] not in FRAMEWORK_PATHS:
+                await self._assets(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def _health_checks(request: Request) -> dict[str, HealthCheck]:
@@ -58,6 +62,8 @@ async def manifest(request: Request) -> JSONResponse:
 
 
 def create_app(settings: AssetsSettings) -> FastAPI:
+    drain = Drain(settings.drain_s)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         valkey = await connect_valkey(
@@ -83,17 +89,24 @@ def create_app(settings: AssetsSettings) -> FastAPI:
             asyncio.create_task(cache.keep_fresh(), name="manifest-refresh"),
             asyncio.create_task(follow_settings(valkey, keys, runtime), name="settings-follow"),
         ]
+        restore_signals = drain.install()
         try:
             yield
         finally:
+            restore_signals()
             await stop_tasks(tasks)
             await valkey.aclose()
 
     # No docs routes: every other path may name an asset.
     app = GatewayApp(
-        title="KeyForge assets", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+        drain,
+        title="KeyForge assets",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     install_error_handlers(app)
-    app.include_router(health_router(_health_checks))
+    app.include_router(health_router(_health_checks, drain))
     app.add_api_route("/manifest", manifest, methods=["GET"], response_model=None)
     return app

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from keyforge_shared.settings import ServiceSettings
+from keyforge_shared.settings import ProxiedServiceSettings
 
 MIB = 1024 * 1024
 
 
-class AssetsSettings(ServiceSettings):
+class AssetsSettings(ProxiedServiceSettings):
     listen_port: int = Field(default=3001, ge=1, le=65535, validation_alias="KEYFORGE_LISTEN_PORT")
     # Content never changes under its hash, so cached bytes are never stale; the
     # bound only trades memory for Valkey round trips.

@@ -30,7 +30,7 @@ from keyforge_shared.errors import error_response
 
 log = logging.getLogger(__name__)
 
-FRAMEWORK_PATHS: Final = frozenset({"/manifest", "/health", "/livez"})
+FRAMEWORK_PATHS: Final = frozenset({"/manifest", "/health", "/livez", "/readyz"})
 PATH_CACHE_CONTROL: Final = b"public, max-age=60"
 HASH_CACHE_CONTROL: Final = b"public, max-age=31536000, immutable"
 # Raw request paths the gateway will even look at: the characters asset names

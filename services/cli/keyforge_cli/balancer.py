@@ -1,9 +1,8 @@
-"""Drain and restore hive members in the local Apache's balancer, through its balancer-manager.
+"""What the local Apache's hive balancer thinks of each member, from its balancer-manager.
 
 The manager answers only on loopback with the per-start admin token (see
-``infra/apache/vhosts.conf``). A change applies at once in every Apache
-worker process (the balancer lives in shared memory) and costs no reload, so
-no client connection is dropped.
+``infra/apache/vhosts.conf``). A rolling restart reads it to know when Apache
+routes to a restarted hive again.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ import httpx
 MANAGER_PATH = "/balancer-manager"
 BALANCER = "hive"
 ADMIN_HEADER = "X-Keyforge-Apache-Admin"
-_NONCE = re.compile(r"nonce=([0-9a-fA-F-]+)")
 _ROW = re.compile(r"<tr>\s*<td><a [^>]*>([^<]+)</a></td>(.*?)</tr>", re.S)
 _CELL = re.compile(r"<td>(.*?)</td>", re.S)
 # Status flags the manager prints for a member no request is sent to.
@@ -64,24 +62,6 @@ class BalancerManager:
             # Route, RouteRedir, Factor, Set, Status, Elected, Busy, ...
             members[url] = MemberState(url, frozenset(cells[4].split()), int(cells[6]))
         return members
-
-    def set_disabled(self, member: str, disabled: bool) -> None:
-        nonce = _NONCE.search(self._page())
-        if nonce is None:
-            raise RuntimeError("Apache's balancer-manager page carries no nonce")
-        form = {
-            "b": BALANCER,
-            "w": member,
-            "w_status_D": "1" if disabled else "0",
-            "nonce": nonce.group(1),
-        }
-        response = self.client.post(
-            self.url, data=form, headers=self.headers, extensions={"sni_hostname": self.vhost}
-        )
-        response.raise_for_status()
-        state = self.members().get(member)
-        if state is None or ("Dis" in state.flags) != disabled:
-            raise RuntimeError(f"Apache did not {'disable' if disabled else 'enable'} {member}")
 
     def wait_usable(self, member: str, timeout_s: float = 15.0) -> None:
         """Until Apache sends requests to ``member`` again (its health check passed)."""

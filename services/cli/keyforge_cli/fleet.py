@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,9 +30,6 @@ HEALTH_TIMEOUT_S = 90.0
 RESTART_BACKOFF_CAP_S = 30.0
 # A service that ran this long before it exited starts its backoff afresh.
 STABLE_RUN_S = 60.0
-# After Apache stops electing a member, the requests it elected just before
-# get this long to reach it before the member is stopped.
-DRAIN_SETTLE_S = 0.5
 # Environment a service must not inherit from the shell that ran `keyforge up`:
 # the local fleet sets all of these itself.
 OWN_ENV_PREFIXES = ("KEYFORGE_", "HIVE_", "DATABASE_URL")
@@ -249,15 +247,11 @@ class Fleet:
     def restart_hive(self, hive: Service, env: Mapping[str, str | None]) -> None:
         """Restart one hive with ``env`` applied (None unsets), without failing a request.
 
-        Apache stops electing the member first; the hive then finishes what it
-        was given (uvicorn's graceful shutdown), and Apache routes to it again
-        only once its health check passes, so the next member is never drained
-        while this one is still out.
+        The stopping hive drains: Apache's health check takes it out, and it
+        finishes what it was given (keyforge_shared.shutdown). Apache routes to
+        it again once its health check passes, and only then is the next hive
+        restarted, so no two are out at once.
         """
-        balancer = self.balancer
-        if balancer is not None:
-            balancer.set_disabled(hive.url, True)
-            time.sleep(DRAIN_SETTLE_S)
         hive.stop()
         for name, value in env.items():
             if value is None:
@@ -267,9 +261,8 @@ class Fleet:
         hive.failures = 0
         hive.start()
         self.wait_healthy([hive])
-        if balancer is not None:
-            balancer.set_disabled(hive.url, False)
-            balancer.wait_usable(hive.url)
+        if self.balancer is not None:
+            self.balancer.wait_usable(hive.url)
 
     def tend(self) -> bool:
         """Restart whatever died, with capped backoff; True when a PID changed."""
@@ -309,12 +302,15 @@ class Fleet:
         return changed
 
     def stop(self) -> None:
-        """Ingress first, then services, then the servers they use; every child waited for."""
+        """Ingress first, then services, then the servers they use; every child waited for.
+
+        The services stop together: each drains for a few seconds first.
+        """
         if self.balancer is not None:
             self.balancer.close()
         if self.apache is not None:
             self.apache.stop()
-        for service in reversed(self.services):
-            service.stop()
+        with ThreadPoolExecutor(len(self.services)) as pool:
+            list(pool.map(Service.stop, self.services))
         self.postgres.stop()
         self.valkey.stop()

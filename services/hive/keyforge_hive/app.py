@@ -38,7 +38,7 @@ from keyforge_shared.live_settings import RuntimeView, follow_settings
 from keyforge_shared.loops import run_every, stop_tasks
 from keyforge_shared.routing import mount_routers
 from keyforge_shared.runtime_settings import load_stored_settings
-from keyforge_shared.shutdown import chain_stop_signals
+from keyforge_shared.shutdown import CloseWhileDraining, Drain
 
 MONITOR_TICK_S = 1.0
 FLUSH_TICK_S = 1.0
@@ -101,8 +101,8 @@ async def _open_hive(settings: HiveSettings, stack: AsyncExitStack) -> Hive:
 
 
 def _release_waiters(hive: Hive) -> None:
-    """On SIGTERM: answer parked long polls and end event streams before the server's
-    grace period would cut them off."""
+    """At the end of the drain: answer parked long polls and end event streams before
+    the server's grace period would cut them off."""
     hive.jobs.queue.stop()
     hive.fanout.close_all()
 
@@ -132,13 +132,15 @@ def _start_loops(hive: Hive) -> list[asyncio.Task[None]]:
 
 
 def create_app(settings: HiveSettings) -> FastAPI:
+    drain = Drain(settings.drain_s)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             hive = await _open_hive(settings, stack)
             app.state.hive = hive
             tasks = _start_loops(hive)
-            restore_signals = chain_stop_signals(lambda: _release_waiters(hive))
+            restore_signals = drain.install(lambda: _release_waiters(hive))
             try:
                 yield
             finally:
@@ -150,6 +152,7 @@ def create_app(settings: HiveSettings) -> FastAPI:
     app = FastAPI(title="KeyForge hive", lifespan=lifespan)
     app.state.authenticator = Authenticator.from_settings(settings)
     app.add_middleware(RequestBodyGuard, limit=settings.body_limit_bytes)
+    app.add_middleware(CloseWhileDraining, drain=drain)
     install_error_handlers(app)
     app.router.routes.append(Route(HEARTBEAT_PATH, HeartbeatEndpoint(), methods=["POST"]))
     mount_routers(
@@ -158,7 +161,7 @@ def create_app(settings: HiveSettings) -> FastAPI:
         results.router,
         jobs.router,
         submissions.router,
-        health_router(_health_checks),
+        health_router(_health_checks, drain),
         cluster.router,
         metrics.router,
         settings_routes.router,

@@ -7,10 +7,10 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from keyforge_shared.kv_crypto import Keyring, parse_secrets_key
-from keyforge_shared.settings import ServiceSettings, require_real_secret
+from keyforge_shared.settings import ProxiedServiceSettings, require_real_secret
 
 
-class HiveSettings(ServiceSettings):
+class HiveSettings(ProxiedServiceSettings):
     listen_port: int = Field(default=3000, ge=1, le=65535, validation_alias="KEYFORGE_LISTEN_PORT")
     database_url: SecretStr = Field(
         default=SecretStr("postgresql://keyforge@127.0.0.1:5432/keyforge"),

@@ -1,0 +1,60 @@
+"""A SIGTERM'd gateway drains before it stops, like a hive (keyforge_shared.shutdown)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+
+import httpx
+from redis.asyncio import Redis
+
+from keyforge_cli.processes import free_port
+from tests.assetmgr.harness import manager_settings, running_manager, sha256_hex, write_file
+from tests.conftest import ValkeyFixture
+from tests.support import gateway_process, wait_until
+
+
+async def test_sigterm_drains_before_the_gateway_stops(
+    valkey: ValkeyFixture, valkey_admin: Redis, tmp_path: Path
+) -> None:
+    assets = tmp_path / "assets"
+    payload = os.urandom(70_000)
+    write_file(assets / "corpora" / "drain" / "words.txt", payload)
+    settings = manager_settings(valkey_url=valkey.url("assetmgr"), assets_dir=assets)
+    port = free_port()
+    async with running_manager(settings):
+        process = gateway_process(valkey.url("assets"), port, tmp_path, KEYFORGE_DRAIN_S="30")
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+
+                async def served() -> bool:
+                    try:
+                        response = await client.get("/corpora/drain/words.txt")
+                    except httpx.TransportError:
+                        return False
+                    return response.status_code == 200
+
+                await wait_until(served, timeout_s=30, interval_s=0.1)
+                assert (await client.get("/readyz")).status_code == 200
+
+                process.send_signal(signal.SIGTERM)
+                await asyncio.sleep(1.0)
+                assert process.poll() is None
+                not_ready = await client.get("/readyz")
+                assert not_ready.status_code == 503
+                assert not_ready.json()["error"] == "draining"
+                asset = await client.get("/corpora/drain/words.txt")
+                assert asset.status_code == 200
+                assert sha256_hex(asset.content) == sha256_hex(payload)
+                assert asset.headers["connection"] == "close"
+
+                signalled = time.monotonic()
+                process.send_signal(signal.SIGTERM)
+                await asyncio.to_thread(process.wait, 15)
+                assert time.monotonic() - signalled < 10
+        finally:
+            process.kill()
+            await asyncio.to_thread(process.wait, 15)
