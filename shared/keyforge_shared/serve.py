@@ -2,56 +2,16 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import sys
+from collections.abc import Sequence
 
 import uvicorn
-from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from keyforge_shared.settings import ServiceSettings, describe_invalid
+from keyforge_shared.settings import ServiceSettings
 
 # A SIGTERM lets in-flight requests finish for this long before the process exits.
 GRACEFUL_SHUTDOWN_S = 10
-
-
-class ProxyTrust(BaseSettings):
-    """Which peers may tell a service, through ``X-Forwarded-For``/``-Proto``, who
-    the client really is: the ingress proxy's addresses, and nobody else.
-
-    ``KEYFORGE_TRUSTED_PROXIES`` is a comma-separated list of IP addresses or
-    networks (``127.0.0.1``, ``172.28.0.0/24``). Empty (the default): the
-    headers are ignored and the TCP peer is the client.
-    """
-
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
-
-    trusted_proxies: str = Field(default="", validation_alias="KEYFORGE_TRUSTED_PROXIES")
-
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _addresses_only(cls, value: str) -> str:
-        # "*" would let any client claim any address: refused on purpose.
-        for entry in _entries(value):
-            ipaddress.ip_network(entry, strict=False)
-        return value
-
-    @property
-    def networks(self) -> list[str]:
-        return _entries(self.trusted_proxies)
-
-
-def _entries(value: str) -> list[str]:
-    return [part.strip() for part in value.split(",") if part.strip()]
-
-
-def load_proxy_trust(command: str) -> ProxyTrust:
-    try:
-        return ProxyTrust()
-    except ValidationError as exc:
-        print(f"{command}: invalid configuration:\n{describe_invalid(exc)}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 def configure_logging(level: str) -> None:
@@ -62,13 +22,22 @@ def configure_logging(level: str) -> None:
     )
 
 
-def serve(factory: str, *, host: str, port: int, log_level: str, workers: int = 1) -> None:
+def serve(
+    factory: str,
+    *,
+    host: str,
+    port: int,
+    log_level: str,
+    workers: int = 1,
+    trusted_proxies: Sequence[str] = (),
+) -> None:
     """Serve the app that ``factory`` ("module:function") builds from the environment.
 
     An import path rather than an app object, so ``workers > 1`` can build one
-    app per worker process.
+    app per worker process. ``X-Forwarded-*`` is believed from
+    ``trusted_proxies`` only.
     """
-    trusted = load_proxy_trust(factory.split(".", maxsplit=1)[0].replace("_", "-")).networks
+    trusted = list(trusted_proxies)
     # uvicorn exits with status 3 itself when a lifespan fails to start.
     uvicorn.run(
         factory,
@@ -88,11 +57,13 @@ def serve(factory: str, *, host: str, port: int, log_level: str, workers: int = 
 
 
 def serve_service(factory: str, settings: ServiceSettings) -> None:
-    """``serve`` with the listen address, log level and workers of a service's settings."""
+    """``serve`` with the listen address, log level, workers and trusted proxies of a
+    service's settings."""
     serve(
         factory,
         host=settings.listen_host,
         port=settings.listen_port,
         log_level=settings.log_level,
         workers=settings.workers,
+        trusted_proxies=settings.trusted_networks,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import sys
 from typing import Literal, TypeVar
@@ -44,6 +45,11 @@ class ServiceSettings(BaseSettings):
     )
     workers: int = Field(default=1, ge=1, le=64, validation_alias="KEYFORGE_WORKERS")
     connect_attempts: int = Field(default=20, ge=1, validation_alias="KEYFORGE_CONNECT_ATTEMPTS")
+    # Which peers may tell the service, through X-Forwarded-For/-Proto, who the
+    # client really is: a comma-separated list of the ingress proxy's addresses
+    # or networks ("127.0.0.1", "172.28.0.0/24"). Empty (the default): the
+    # headers are ignored and the TCP peer is the client.
+    trusted_proxies: str = Field(default="", validation_alias="KEYFORGE_TRUSTED_PROXIES")
 
     @field_validator("valkey_prefix")
     @classmethod
@@ -51,6 +57,22 @@ class ServiceSettings(BaseSettings):
         if not value or len(value) > 32 or any(c.isspace() or c in "*?[]" for c in value):
             raise ValueError("prefix must be 1-32 characters with no spaces or glob characters")
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses_only(cls, value: str) -> str:
+        # "*" would let any client claim any address: refused on purpose.
+        for entry in _entries(value):
+            ipaddress.ip_network(entry, strict=False)
+        return value
+
+    @property
+    def trusted_networks(self) -> list[str]:
+        return _entries(self.trusted_proxies)
+
+
+def _entries(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 class ProxiedServiceSettings(ServiceSettings):

@@ -48,11 +48,10 @@ class Ingress:
 
 def start_upstream(port: int, log_file: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEYFORGE_")}
-    env["KEYFORGE_TRUSTED_PROXIES"] = "127.0.0.1"
     code = (
         "from keyforge_shared.serve import serve; "
         f"serve('tests.cli.echo_app:create_app', host='127.0.0.1', port={port}, "
-        "log_level='warning')"
+        "log_level='warning', trusted_proxies=['127.0.0.1'])"
     )
     process = spawn([sys.executable, "-c", code], env=env, log_file=log_file, cwd=REPO_ROOT)
     wait_for_port(port, timeout_s=30, process=process)

@@ -14,7 +14,6 @@ from keyforge_assetmgr.config import AssetMgrSettings
 from keyforge_assets.config import AssetsSettings
 from keyforge_cli.embedded import REPO_ROOT
 from keyforge_hive.config import HiveSettings
-from keyforge_shared.serve import ProxyTrust
 from keyforge_shared.settings import ServiceSettings
 from tests.infra.containers import (
     SCHEMA_FILE,
@@ -175,7 +174,7 @@ def test_secrets_come_from_the_environment_and_are_required(compose: dict[str, A
 
 
 def _aliases(settings: type[ServiceSettings]) -> set[str]:
-    fields = [*settings.model_fields.values(), *ProxyTrust.model_fields.values()]
+    fields = settings.model_fields.values()
     return {f.validation_alias for f in fields if isinstance(f.validation_alias, str)}
 
 
