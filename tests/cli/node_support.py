@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 from keyforge_cli.endpoints import async_client
-from keyforge_cli.fleet import DEFAULT_PORTS, hive_port
+from keyforge_cli.ports import DEFAULT_PORTS, hive_port
 from keyforge_cli.targets import Targets, targets_from_stack
 from tests.cli.test_up import keyforge
 

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -19,13 +19,13 @@ from keyforge_cli.apache import ApacheServer
 from keyforge_cli.balancer import BalancerManager
 from keyforge_cli.credentials import Credentials
 from keyforge_cli.embedded import REPO_ROOT, PostgresServer, ValkeyServer, render_valkey_acl
+from keyforge_cli.ports import PortPlan
 from keyforge_cli.private_files import write_private
-from keyforge_cli.processes import free_port, listens, port_is_free, spawn, stop_process
+from keyforge_cli.processes import listens, spawn, stop_process
 from keyforge_shared.keys import DEFAULT_PREFIX
 
 log = logging.getLogger("keyforge")
 
-DEFAULT_PORTS = {"valkey": 6390, "postgres": 5433, "assets": 3001, "assetmgr": 3003}
 HEALTH_TIMEOUT_S = 90.0
 RESTART_BACKOFF_CAP_S = 30.0
 # A service that ran this long before it exited starts its backoff afresh.
@@ -33,39 +33,6 @@ STABLE_RUN_S = 60.0
 # Environment a service must not inherit from the shell that ran `keyforge up`:
 # the local fleet sets all of these itself.
 OWN_ENV_PREFIXES = ("KEYFORGE_", "HIVE_", "DATABASE_URL")
-
-
-def hive_port(index: int) -> int:
-    return 3000 + 2 * index
-
-
-@dataclass
-class PortPlan:
-    ports: dict[str, int] = field(default_factory=dict)
-    notices: list[str] = field(default_factory=list)
-
-    def claim(self, name: str, preferred: int) -> int:
-        taken = set(self.ports.values())
-        port = preferred
-        if port in taken or not port_is_free(port):
-            while (port := free_port()) in taken:
-                pass
-            self.notices.append(f"port {preferred} is busy; {name} uses {port} instead")
-        self.ports[name] = port
-        return port
-
-
-def plan_ports(hives: int, *, apache: tuple[int, int] | None = None) -> PortPlan:
-    """Every port the fleet listens on; ``apache`` is (http, https) when it runs."""
-    plan = PortPlan()
-    for name, preferred in DEFAULT_PORTS.items():
-        plan.claim(name, preferred)
-    for index in range(hives):
-        plan.claim(f"hive-{index}", hive_port(index))
-    if apache is not None:
-        plan.claim("apache-http", apache[0])
-        plan.claim("apache-https", apache[1])
-    return plan
 
 
 @dataclass

@@ -18,7 +18,8 @@ from keyforge_cli.apache import find_apache
 from keyforge_cli.backup_schedule import DailyBackup
 from keyforge_cli.credentials import load_credentials
 from keyforge_cli.embedded import REPO_ROOT
-from keyforge_cli.fleet import Fleet, plan_ports
+from keyforge_cli.fleet import Fleet
+from keyforge_cli.ports import plan_ports
 from keyforge_cli.processes import pid_alive, spawn, stop_pid
 from keyforge_cli.stackfile import read_stack, remove_stack, running_supervisor, write_stack
 
