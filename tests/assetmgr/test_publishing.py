@@ -58,11 +58,14 @@ async def test_boot_publishes_edits_deletes_and_keeps_last_valid(
     actions = [(e["path"], e["action"]) for e in events]
     assert ("weights/w.json", "put") in actions
     assert ("notes.txt", "delete") in actions
-    invalid = [e for e in events if e["action"] == "invalid"]
-    assert invalid
-    assert invalid[0]["path"] == "weights/w.json"
-    assert invalid[0]["served_sha256"] == sha256_hex(edited)
-    assert "invalid JSON" in str(invalid[0]["error"])
+    # The refused edit is reported, not announced: every announcement is content.
+    assert {action for _, action in actions} == {"put", "delete"}
+    assert [e["sha256"] for e in events if e["path"] == "weights/w.json"] == [
+        sha256_hex(WEIGHTS),
+        sha256_hex(edited),
+    ]
     refusals = [r for r in caplog.records if "weights/w.json refused" in r.getMessage()]
-    assert refusals
+    assert len(refusals) == 1
     assert refusals[0].levelname == "WARNING"
+    assert "invalid JSON" in refusals[0].getMessage()
+    assert sha256_hex(edited)[:12] in refusals[0].getMessage()

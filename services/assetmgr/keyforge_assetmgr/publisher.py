@@ -1,10 +1,10 @@
 """Bringing one path (or the whole directory) in line with what the store serves.
 
 A valid file is published and announced as ``asset_update`` with action
-``put``; a vanished one is removed and announced with ``delete``; a file that
-fails its check keeps the last valid version served and is announced once
-with action ``invalid`` (plus ``error`` and ``served_sha256``), so operators
-and clients see the failure without mistaking it for new content.
+``put``; a vanished one is removed and announced with ``delete``. A file that
+fails its check keeps the last valid version served and is reported once, as a
+warning in the log naming the reason and the version still served; it is not
+announced, since ``asset_update`` means the served content changed.
 """
 
 from __future__ import annotations
@@ -148,10 +148,6 @@ class Publisher:
         log.warning(
             "asset %s refused: %s; still serving %s", rel, reason, served[:12] if served else "none"
         )
-        await self._announce(
-            {"path": rel, "sha256": sha256, "action": "invalid", "error": reason,
-             "served_sha256": served}
-        )  # fmt: skip
 
     async def _announce(self, data: dict[str, Any]) -> None:
         await publish_update(self.store.valkey, self.store.keys, "asset_update", data)
