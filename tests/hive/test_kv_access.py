@@ -31,7 +31,7 @@ MATRIX = {
         "secrets J": (OK, NO),
         "vars K": (NO, NO),
         "secrets K": (NO, NO),
-        "vars fleet": (OK, NO),
+        "vars fleet": (NO, NO),
     },
     "node without lease": {ns: (NO, NO) for ns in NAMESPACES},
     "node with an expired lease on J": {ns: (NO, NO) for ns in NAMESPACES},
@@ -40,7 +40,7 @@ MATRIX = {
         "secrets J": (NO, NO),
         "vars K": (OK, OK),
         "secrets K": (OK, NO),
-        "vars fleet": (OK, NO),
+        "vars fleet": (NO, NO),
     },
 }
 

@@ -62,11 +62,11 @@ def node_id_of(header: str | None) -> str:
 
 
 def node_may(access: Access, namespace: Namespace, leased: list[str]) -> bool:
-    if not leased:
+    """The contract's rule: a node reaches only the namespaces of a job it holds a
+    live lease on (``vars/fleet`` is the operators'), and writes only its vars."""
+    if namespace.job_id not in leased:
         return False
-    if access is Access.READ:
-        return namespace.job_id is None or namespace.job_id in leased
-    return namespace.kind == "vars" and namespace.job_id in leased
+    return access is Access.READ or namespace.kind == "vars"
 
 
 async def authorize(
