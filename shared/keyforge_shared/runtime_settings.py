@@ -36,6 +36,10 @@ class RuntimeSettings(BaseModel):
     result_retention_days: Annotated[int, Field(ge=1, le=3650)] = 90
     backup_retention_days: Annotated[int, Field(ge=1, le=3650)] = 14
     last_seen_flush_s: Annotated[int, Field(ge=10, le=3600)] = 120
+    # POST /results refuses a claimed score further than this from the hive's
+    # own. Scores are about 1e6 and deterministic to the last bit on every
+    # machine, so a claim further off was computed with other inputs or made up.
+    score_tolerance: Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)] = 5.0
 
     @property
     def heartbeat_interval_s(self) -> float:

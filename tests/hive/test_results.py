@@ -151,6 +151,35 @@ async def test_results_are_verified_fenced_and_idempotent(
     assert stored == 3
 
 
+async def test_the_score_tolerance_is_a_runtime_setting(
+    hives: HivePair, system_assets: set[str]
+) -> None:
+    spec = job_spec()
+    job_id = await create_job(hives.a, spec)
+    qwerty = layout_keys(SYSTEM_ASSETS, spec, "Qwerty")
+    true_score = local_model(SYSTEM_ASSETS, spec).score(qwerty)
+
+    async def claim(off_by: float) -> httpx.Response:
+        return await post_result(
+            hives.b, job_id=job_id, layout=" ".join(qwerty), score=true_score + off_by
+        )
+
+    assert (await claim(7.5)).json()["error"] == "score_mismatch"  # default 5.0
+    settings = (await hives.a.get("/settings", headers=ADMIN_HEADERS)).json()
+    settings["score_tolerance"] = 10.0
+    put = await hives.a.put("/settings", json=settings, headers=ADMIN_HEADERS)
+    assert put.status_code == 200, put.text
+
+    async def accepted() -> bool:
+        return (await claim(7.5)).status_code == 200
+
+    await wait_until(accepted, timeout_s=5)  # on the other hive too
+    assert (await claim(10.5)).json()["error"] == "score_mismatch"
+    settings["score_tolerance"] = -1
+    refused = await hives.a.put("/settings", json=settings, headers=ADMIN_HEADERS)
+    assert refused.status_code == 422
+
+
 async def test_score_reports_analyzer_metrics_for_any_alphabet(
     hives: HivePair, original_assets: set[str]
 ) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from typing import Annotated, Any, Final
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,10 +28,6 @@ from keyforge_shared.formats import FormatError
 from keyforge_shared.scoring import ScoringModel
 
 router = APIRouter(tags=["results"])
-
-# Scores are about 1e6 and deterministic to the last bit on every machine, so
-# a claim further off than this was computed with other inputs or is made up.
-SCORE_TOLERANCE: Final = 5.0
 
 JobId = Annotated[str, Field(min_length=1, max_length=200)]
 LayoutText = Annotated[str, Field(min_length=1, max_length=5000)]
@@ -92,7 +88,7 @@ async def submit_result(body: ResultIn, hive: HiveDep, _: NodeAuth) -> dict[str,
     except FormatError as exc:
         raise _invalid(str(exc), "invalid_lease") from None
     score = await asyncio.to_thread(scorer.model.score, layout)
-    if abs(body.score - score) > SCORE_TOLERANCE:
+    if abs(body.score - score) > hive.runtime.current.score_tolerance:
         raise Conflict(
             f"claimed {body.score!r}, the hive computes {score!r}",
             code="score_mismatch",
