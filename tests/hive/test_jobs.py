@@ -9,13 +9,16 @@ import asyncpg
 import pytest
 
 from keyforge_hive.job_spec import job_id_of
-from tests.hive.conftest import ADMIN_HEADERS, NODE_HEADERS, ORIGINAL_DATA, HivePair
+from tests.hive.conftest import ADMIN_HEADERS, NODE_HEADERS, ORIGINAL_DATA, SYSTEM_ASSETS, HivePair
 from tests.hive.jobs_support import (
     create_job,
     job_spec,
+    layout_keys,
     lease,
+    local_model,
     original_keyboard,
     original_weights,
+    post_result,
     ready_node,
 )
 
@@ -186,3 +189,30 @@ async def test_job_views_and_operator_actions(hives: HivePair, system_assets: se
     assert (status, body["error"]) == (409, "invalid_transition")
     response = await hives.a.post(f"/jobs/{'0' * 64}/cancel", headers=ADMIN_HEADERS)
     assert response.status_code == 404
+
+
+async def test_a_completed_job_is_done_and_closed(hives: HivePair, system_assets: set[str]) -> None:
+    spec = job_spec()
+    job_id = await create_job(hives.a, spec)
+    await ready_node(hives.a, "n1")
+    await hives.a.post(f"/jobs/{job_id}/pause", headers=ADMIN_HEADERS)
+    assert (await hives.b.post(f"/jobs/{job_id}/complete", headers=NODE_HEADERS)).status_code == 403
+    done = await hives.b.post(f"/jobs/{job_id}/complete", headers=ADMIN_HEADERS)
+    assert done.json() == {
+        "job_id": job_id,
+        "status": "done",
+        "previous": "paused",
+        "changed": True,
+    }
+    assert (await hives.a.get(f"/jobs/{job_id}")).json()["status"] == "done"
+    assert [
+        j["job_id"] for j in (await hives.a.get("/jobs", params={"status": "done"})).json()
+    ] == [job_id]
+    for action in ("resume", "cancel", "pause"):
+        refused = await hives.a.post(f"/jobs/{job_id}/{action}", headers=ADMIN_HEADERS)
+        assert (refused.status_code, refused.json()["error"]) == (409, "invalid_transition")
+    assert (await lease(hives.a, "n1"))["job_id"] is None
+    keys = layout_keys(SYSTEM_ASSETS, spec, "Qwerty")
+    claim = local_model(SYSTEM_ASSETS, spec).score(keys)
+    closed = await post_result(hives.b, job_id=job_id, layout=" ".join(keys), score=claim)
+    assert (closed.status_code, closed.json()["error"]) == (409, "job_closed")

@@ -2,8 +2,10 @@
 
 Status: ``active`` (leasable), ``paused`` (kept, not leased; results still
 accepted from leases already out), ``cancelled`` and ``done`` (closed: no
-leases, no results). An operator pauses, resumes and cancels; asking for the
-status a job already has changes nothing and announces nothing.
+leases, no results). An operator pauses, resumes, cancels, and completes a
+search that has found what it will (``done`` keeps everything, where
+``cancelled`` also tombstones the job's KV namespaces); asking for the status
+a job already has changes nothing and announces nothing.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ TRANSITIONS: Final = {
     "pause": Transition(frozenset({"active"}), "paused"),
     "resume": Transition(frozenset({"paused"}), "active"),
     "cancel": Transition(frozenset({"active", "paused"}), "cancelled"),
+    "complete": Transition(frozenset({"active", "paused"}), "done"),
 }
 
 

@@ -179,3 +179,9 @@ async def resume(job_id: JobIdPath, hive: HiveDep, _: AdminAuth) -> dict[str, An
 @router.post("/jobs/{job_id}/cancel")
 async def cancel(job_id: JobIdPath, hive: HiveDep, _: AdminAuth) -> dict[str, Any]:
     return await _operator_action(hive, job_id, "cancel")
+
+
+@router.post("/jobs/{job_id}/complete")
+async def complete(job_id: JobIdPath, hive: HiveDep, _: AdminAuth) -> dict[str, Any]:
+    """The search is over: ``done``, no more leases or results, everything kept."""
+    return await _operator_action(hive, job_id, "complete")
