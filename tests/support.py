@@ -92,6 +92,30 @@ def gateway_process(valkey_url: str, port: int, cwd: Path, **env: str) -> subpro
     return subprocess.Popen([sys.executable, "-m", "keyforge_assets"], env=environment, cwd=cwd)
 
 
+@contextlib.asynccontextmanager
+async def running_gateway_process(
+    valkey_url: str, cwd: Path, serving: str, **env: str
+) -> AsyncIterator[tuple[subprocess.Popen[bytes], httpx.AsyncClient]]:
+    """A real gateway process and a client of it, once it serves ``serving``; killed after."""
+    port = free_port()
+    process = gateway_process(valkey_url, port, cwd, **env)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+
+            async def served() -> bool:
+                try:
+                    response = await client.get(serving)
+                except httpx.TransportError:
+                    return False
+                return response.status_code == 200
+
+            await wait_until(served, timeout_s=30, interval_s=0.1)
+            yield process, client
+    finally:
+        process.kill()
+        await asyncio.to_thread(process.wait, 15)
+
+
 def hive_settings(*, database_url: str, valkey_url: str, **overrides: Any) -> HiveSettings:
     values: dict[str, Any] = {
         "KEYFORGE_ENV": "prod",

@@ -8,13 +8,11 @@ import signal
 import time
 from pathlib import Path
 
-import httpx
 from redis.asyncio import Redis
 
-from keyforge_cli.processes import free_port
 from tests.assetmgr.harness import manager_settings, running_manager, sha256_hex, write_file
 from tests.conftest import ValkeyFixture
-from tests.support import gateway_process, wait_until
+from tests.support import running_gateway_process
 
 
 async def test_sigterm_drains_before_the_gateway_stops(
@@ -24,37 +22,29 @@ async def test_sigterm_drains_before_the_gateway_stops(
     payload = os.urandom(70_000)
     write_file(assets / "corpora" / "drain" / "words.txt", payload)
     settings = manager_settings(valkey_url=valkey.url("assetmgr"), assets_dir=assets)
-    port = free_port()
-    async with running_manager(settings):
-        process = gateway_process(valkey.url("assets"), port, tmp_path, KEYFORGE_DRAIN_S="30")
-        try:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+    path = "/corpora/drain/words.txt"
+    async with (
+        running_manager(settings),
+        running_gateway_process(valkey.url("assets"), tmp_path, path, KEYFORGE_DRAIN_S="30") as (
+            process,
+            client,
+        ),
+    ):
+        assert (await client.get("/readyz")).status_code == 200
 
-                async def served() -> bool:
-                    try:
-                        response = await client.get("/corpora/drain/words.txt")
-                    except httpx.TransportError:
-                        return False
-                    return response.status_code == 200
+        process.send_signal(signal.SIGTERM)
+        await asyncio.sleep(1.0)
+        assert process.poll() is None
+        not_ready = await client.get("/readyz")
+        assert not_ready.status_code == 503
+        assert not_ready.json()["error"] == "draining"
+        asset = await client.get(path)
+        assert asset.status_code == 200
+        assert sha256_hex(asset.content) == sha256_hex(payload)
+        assert asset.headers["connection"] == "close"
 
-                await wait_until(served, timeout_s=30, interval_s=0.1)
-                assert (await client.get("/readyz")).status_code == 200
-
-                process.send_signal(signal.SIGTERM)
-                await asyncio.sleep(1.0)
-                assert process.poll() is None
-                not_ready = await client.get("/readyz")
-                assert not_ready.status_code == 503
-                assert not_ready.json()["error"] == "draining"
-                asset = await client.get("/corpora/drain/words.txt")
-                assert asset.status_code == 200
-                assert sha256_hex(asset.content) == sha256_hex(payload)
-                assert asset.headers["connection"] == "close"
-
-                signalled = time.monotonic()
-                process.send_signal(signal.SIGTERM)
-                await asyncio.to_thread(process.wait, 15)
-                assert time.monotonic() - signalled < 10
-        finally:
-            process.kill()
-            await asyncio.to_thread(process.wait, 15)
+        # A second signal skips the rest of the drain.
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(process.wait, 15)
+        assert time.monotonic() - signalled < 10

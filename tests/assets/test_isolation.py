@@ -6,17 +6,15 @@ import asyncio
 import os
 from pathlib import Path
 
-import httpx
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import NoPermissionError
 
-from keyforge_cli.processes import free_port
 from keyforge_shared.connect import connect_valkey
 from keyforge_shared.keys import Keys
 from tests.assetmgr.harness import manager_settings, running_manager, sha256_hex, write_file
 from tests.conftest import ValkeyFixture
-from tests.support import gateway_process, wait_until
+from tests.support import running_gateway_process
 
 keys = Keys()
 
@@ -63,27 +61,17 @@ async def test_gateway_process_opens_nothing_under_the_assets_dir(
     payload = os.urandom(300_000)
     write_file(assets / "corpora" / "x" / "words.txt", payload)
     settings = manager_settings(valkey_url=valkey.url("assetmgr"), assets_dir=assets)
-    port = free_port()
-    async with running_manager(settings):
-        process = gateway_process(valkey.url("assets"), port, cwd=tmp_path)
-        try:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-
-                async def served() -> bool:
-                    try:
-                        response = await client.get("/data/corpora/x/words.txt")
-                    except httpx.TransportError:
-                        return False
-                    return response.status_code == 200
-
-                await wait_until(served, timeout_s=30, interval_s=0.1)
-                for _ in range(5):
-                    response = await client.get("/corpora/x/words.txt")
-                    assert sha256_hex(response.content) == sha256_hex(payload)
-                    seen = open_paths(process.pid)
-                    assert seen, "expected at least the standard streams"
-                    assert not [p for p in seen if p.startswith(str(assets))], seen
-                    await asyncio.sleep(0.05)
-        finally:
-            process.terminate()
-            await asyncio.to_thread(process.wait, 15)
+    async with (
+        running_manager(settings),
+        running_gateway_process(valkey.url("assets"), tmp_path, "/data/corpora/x/words.txt") as (
+            process,
+            client,
+        ),
+    ):
+        for _ in range(5):
+            response = await client.get("/corpora/x/words.txt")
+            assert sha256_hex(response.content) == sha256_hex(payload)
+            seen = open_paths(process.pid)
+            assert seen, "expected at least the standard streams"
+            assert not [p for p in seen if p.startswith(str(assets))], seen
+            await asyncio.sleep(0.05)
