@@ -234,7 +234,7 @@ async def test_a_rotated_secret_reaches_a_running_node_and_a_swarm_without_a_res
             "--nodes",
             "50",
             "--duration",
-            "40",
+            "300",  # stopped by SIGTERM once the rotation is over
             "--json",
             "--id-prefix",
             "rotation",
@@ -264,7 +264,9 @@ async def test_a_rotated_secret_reaches_a_running_node_and_a_swarm_without_a_res
         await wait_until(beats_again, timeout_s=30, interval_s=0.5)
         assert node.process.poll() is None
         assert "changed; using the new one" in node.log()
-    out, err = await asyncio.wait_for(swarm.communicate(), 120)
+    assert swarm.returncode is None, "the swarm ended before the rotation did"
+    swarm.send_signal(signal.SIGTERM)
+    out, err = await asyncio.wait_for(swarm.communicate(), 60)
     summary = json.loads(out.decode().strip().splitlines()[-1])
     assert summary["failed"] == 0, (summary, err.decode()[-2000:])
 

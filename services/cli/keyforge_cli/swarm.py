@@ -6,8 +6,8 @@ one heartbeat interval, as independent machines would. Results go out at
 ``--submit-rate`` per second across the swarm, each in the name of a node
 that holds a lease: the job's reference layout, scored once per job by the
 hive (``POST /score``), so a submission costs the swarm no CPU. At the end
-it prints a summary (``--json``: the contract's line) and exits 1 if any
-request failed.
+of ``--duration``, or earlier on SIGTERM or Ctrl-C, it prints a summary
+(``--json``: the contract's line) and exits 1 if any request failed.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 from rich.console import Console
 
 from keyforge_cli.endpoints import fast_client
-from keyforge_cli.node.backoff import pause
+from keyforge_cli.node.backoff import pause, stop_on_signals
 from keyforge_cli.swarm_node import DEFAULT_INTERVAL_S, SimNode, Swarm
 from keyforge_cli.swarm_report import Recorder
 from keyforge_cli.targets import add_target_arguments, resolve_targets
@@ -59,8 +59,9 @@ async def run_swarm(args: argparse.Namespace) -> Recorder:
     nodes = [SimNode(swarm, f"{args.id_prefix}-{i:05d}") for i in range(args.nodes)]
     tasks = [asyncio.create_task(n.run(random.uniform(0, spread_s))) for n in nodes]  # noqa: S311
     tasks.append(asyncio.create_task(submit_results(swarm, args.submit_rate)))
+    stop_on_signals(swarm.stopping)
     try:
-        await asyncio.sleep(args.duration)
+        await pause(swarm.stopping, args.duration)
     finally:
         swarm.stopping.set()
         swarm.recorder.finished = time.monotonic()

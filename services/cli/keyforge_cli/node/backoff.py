@@ -1,10 +1,12 @@
-"""Exponential backoff with jitter, and sleeps that end early when the node stops."""
+"""Exponential backoff with jitter, and sleeps that end early when the node stops (or a
+signal stops it)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import random
+import signal
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -36,6 +38,13 @@ class Backoff:
 
     def reset(self) -> None:
         self.failures = 0
+
+
+def stop_on_signals(stopping: asyncio.Event) -> None:
+    """SIGTERM and Ctrl-C set ``stopping`` (the running loop's) instead of ending the process."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
 
 
 async def pause(stopping: asyncio.Event, seconds: float) -> bool:

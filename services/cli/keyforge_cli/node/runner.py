@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 
 from keyforge_cli.endpoints import async_client
 from keyforge_cli.node.asset_cache import AssetCache, AssetRefused, AssetUnavailable
-from keyforge_cli.node.backoff import Backoff, pause
+from keyforge_cli.node.backoff import Backoff, pause, stop_on_signals
 from keyforge_cli.node.calibration import calibration_recipe, measure_ops_per_sec
 from keyforge_cli.node.hardware import Hardware, detect_hardware
 from keyforge_cli.node.heartbeat import WorkMeter, heartbeat_loop
@@ -81,12 +80,6 @@ def registration(
     }
 
 
-def _on_stop_signals(stopping: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stopping.set)
-
-
 async def run_node(options: NodeOptions) -> int:
     state_dir = options.state_dir.resolve()
     lock = lock_state_dir(state_dir)
@@ -105,7 +98,7 @@ async def _run(options: NodeOptions, state_dir: Path) -> int:
     if targets.assets is None:
         raise SystemExit("keyforge: cannot tell where the asset gateway is: give --assets")
     stopping = asyncio.Event()
-    _on_stop_signals(stopping)
+    stop_on_signals(stopping)
     node_id = stable_node_id(state_dir)
     hardware = detect_hardware()
     log.info(
