@@ -171,4 +171,19 @@ async def run_manager(
         except* Exception as group:
             state.last_error = ", ".join(type(e).__name__ for e in group.exceptions)
             log.warning("asset manager term ended (%s)", state.last_error)
+        _stop_if_cancelled()
         await asyncio.sleep(settings.standby_poll_s)
+
+
+def _stop_if_cancelled() -> None:
+    """Honour a cancellation the failed term swallowed.
+
+    A term that fails while it is being cancelled (a task of its TaskGroup
+    raising instead of stopping, or the lock release failing) ends with that
+    error, not CancelledError: Python 3.11's TaskGroup drops the cancellation
+    then. Caught above, it would leave this loop running after its service
+    stopped, still taking the lock and publishing its directory.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
