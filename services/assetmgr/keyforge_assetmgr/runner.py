@@ -9,6 +9,7 @@ removals, garbage collection and re-hydration never interleave.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import watchfiles
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from keyforge_assetmgr.config import AssetMgrSettings
 from keyforge_assetmgr.disk import is_ignored, relative_path
@@ -106,14 +108,20 @@ class Writer:
         loop = asyncio.get_running_loop()
         wake_at = min([self.next_epoch_check, self.next_gc, self.next_rescan, *self.due.values()])
         try:
-            rel = await asyncio.wait_for(changed.get(), max(wake_at - loop.time(), 0.0))
-            while True:
-                now = loop.time()
-                for path in self.publisher.affected_paths(rel):
-                    self.due[path] = min(self.due.get(path, now), now)
-                rel = changed.get_nowait()
-        except (TimeoutError, asyncio.QueueEmpty):
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
+            # cancellation that arrives as the queue hands over an item.
+            async with asyncio.timeout(max(wake_at - loop.time(), 0.0)):
+                rel = await changed.get()
+        except TimeoutError:
             return
+        while True:
+            now = loop.time()
+            for path in self.publisher.affected_paths(rel):
+                self.due[path] = min(self.due.get(path, now), now)
+            try:
+                rel = changed.get_nowait()
+            except asyncio.QueueEmpty:
+                return
 
     async def iterate(self, now: float) -> None:
         settings = self.settings
@@ -140,12 +148,31 @@ class Writer:
 async def run_active_term(
     settings: AssetMgrSettings, valkey: Redis, keys: Keys, state: ManagerState
 ) -> None:
+    """Hold the lock, watch the directory and write the store until one of them fails.
+
+    Not a TaskGroup: on Python 3.11 a TaskGroup whose task raises while the
+    group is being cancelled ends with that error and drops the cancellation,
+    which would let a stopped manager carry on in the background.
+    """
     publisher = Publisher(settings, AssetStore(valkey, keys, state.token))
     changed: asyncio.Queue[str] = asyncio.Queue()
-    async with asyncio.TaskGroup() as tasks:
-        tasks.create_task(keep_lock(valkey, keys, state.token, settings.lock_ttl_s), name="lock")
-        tasks.create_task(watch_directory(settings.assets_dir, changed), name="watch")
-        tasks.create_task(Writer(publisher, settings).run(changed), name="writer")
+    tasks = [
+        asyncio.create_task(keep_lock(valkey, keys, state.token, settings.lock_ttl_s), name="lock"),
+        asyncio.create_task(watch_directory(settings.assets_dir, changed), name="watch"),
+        asyncio.create_task(Writer(publisher, settings).run(changed), name="writer"),
+    ]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
+    errors = {t.get_name(): t.exception() for t in tasks if not t.cancelled()}
+    ended = next(iter(done)).get_name()
+    error = errors.get(ended)
+    if error is None:
+        raise RuntimeError(f"the {ended} task of the active term stopped")
+    raise error
 
 
 async def run_manager(
@@ -162,28 +189,16 @@ async def run_manager(
                     await run_active_term(settings, valkey, keys, state)
                 finally:
                     state.role = "standby"
-                    await release(valkey, keys, state.token)
+                    # Never in place of what ended the term (a cancellation
+                    # above all): the lock expires by itself anyway.
+                    with contextlib.suppress(RedisError):
+                        await release(valkey, keys, state.token)
             elif state.role != "standby":
                 state.role = "standby"
                 log.info("another asset manager is active; standing by")
-        except* LockLost:
+        except LockLost:
             log.warning("lost the manager lock; standing by")
-        except* Exception as group:
-            state.last_error = ", ".join(type(e).__name__ for e in group.exceptions)
+        except Exception as exc:
+            state.last_error = type(exc).__name__
             log.warning("asset manager term ended (%s)", state.last_error)
-        _stop_if_cancelled()
         await asyncio.sleep(settings.standby_poll_s)
-
-
-def _stop_if_cancelled() -> None:
-    """Honour a cancellation the failed term swallowed.
-
-    A term that fails while it is being cancelled (a task of its TaskGroup
-    raising instead of stopping, or the lock release failing) ends with that
-    error, not CancelledError: Python 3.11's TaskGroup drops the cancellation
-    then. Caught above, it would leave this loop running after its service
-    stopped, still taking the lock and publishing its directory.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
