@@ -53,8 +53,10 @@ class ManifestCache:
     async def keep_fresh(self) -> None:
         failures = 0
         while True:
+            # asyncio.timeout: 3.11's wait_for can swallow a cancellation.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.poll_s)
+                async with asyncio.timeout(self.poll_s):
+                    await self.wake.wait()
             self.wake.clear()
             try:
                 await self.refresh()
