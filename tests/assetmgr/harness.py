@@ -36,8 +36,12 @@ def manager_settings(*, valkey_url: str, assets_dir: Path, **overrides: Any) -> 
 
 @contextlib.asynccontextmanager
 async def running_manager(settings: AssetMgrSettings) -> AsyncIterator[str]:
-    async with serve_app(create_manager_app(settings)) as url:
+    app = create_manager_app(settings)
+    async with serve_app(app) as url:
         yield url
+    # A manager left running would take the lock and publish its directory
+    # over later tests' managers: fail here, where it happened.
+    assert app.state.manager.task.done(), "the asset manager kept running after it stopped"
 
 
 @contextlib.asynccontextmanager
