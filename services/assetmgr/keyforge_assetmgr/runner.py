@@ -167,7 +167,8 @@ async def run_active_term(
         for task in tasks:
             task.cancel()
         await asyncio.wait(tasks)
-    errors = {t.get_name(): t.exception() for t in tasks if not t.cancelled()}
+        # Read even when cancelled, so no error is reported as never retrieved.
+        errors = {t.get_name(): t.exception() for t in tasks if not t.cancelled()}
     ended = next(iter(done)).get_name()
     error = errors.get(ended)
     if error is None:
