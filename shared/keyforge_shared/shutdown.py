@@ -58,10 +58,12 @@ class Drain:
             def stop(signum: int, frame: FrameType | None) -> None:
                 if self._stop_later is not None:
                     self._stop_later.cancel()
-                if not self._stopped:
-                    self._stopped = True
-                    on_stop()
-                _call_previous(previous[signal.Signals(signum)], signum, frame)
+                try:
+                    if not self._stopped:
+                        self._stopped = True
+                        on_stop()
+                finally:  # the server stops even if on_stop failed
+                    _call_previous(previous[signal.Signals(signum)], signum, frame)
 
             def begin(signum: int, frame: FrameType | None) -> None:
                 if self.draining or self.drain_s <= 0:
