@@ -35,11 +35,11 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from bench.asset_load import Load, measure
-from keyforge_cli.apache import find_apache, modules_dir
-from keyforge_cli.embedded import VALKEY_USERS, ValkeyServer, render_valkey_acl
-from keyforge_cli.private_files import write_private
-from keyforge_cli.processes import free_port, spawn, stop_process, wait_for_port
+from keyforge_devstack.apache import find_apache, modules_dir
+from keyforge_devstack.embedded import VALKEY_USERS, ValkeyServer, render_valkey_acl
 from keyforge_shared.keys import DEFAULT_PREFIX
+from keyforge_shared.private_files import write_private
+from keyforge_shared.processes import free_port, spawn, stop_process, wait_for_port
 
 REPO = Path(__file__).resolve().parents[1]
 SIZES = {"64 KiB": 64 * 1024, "1 MiB": 1024 * 1024}

@@ -15,9 +15,9 @@ import asyncpg
 from redis.asyncio import Redis
 
 from bench.servers import Backends, backends
-from keyforge_hive.cluster_stats import get_cluster_stats
-from keyforge_hive.heartbeats import HeartbeatBatcher
-from keyforge_hive.telemetry import HeartbeatIn, encode_telemetry
+from keyforge_hive.nodes.cluster_stats import get_cluster_stats
+from keyforge_hive.nodes.heartbeats import HeartbeatBatcher
+from keyforge_hive.nodes.telemetry import HeartbeatIn, encode_telemetry
 from keyforge_shared.keys import Keys
 
 

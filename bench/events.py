@@ -21,10 +21,10 @@ import psutil
 from redis.asyncio import Redis
 
 from bench.servers import Backends, backends, served
-from keyforge_cli.fasthttp import FastHttpClient
-from keyforge_cli.processes import free_port
 from keyforge_shared.events import publish_update
 from keyforge_shared.keys import Keys
+from keyforge_shared.processes import free_port
+from keyforge_swarm.fasthttp import FastHttpClient
 
 CLIENT_PROCESSES = 2
 

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 from bench.servers import NODE_SECRET, Backends, WrkResult, backends, served, uvicorn_argv, wrk
-from keyforge_cli.fasthttp import FastHttpClient
-from keyforge_cli.processes import free_port
+from keyforge_shared.processes import free_port
+from keyforge_swarm.fasthttp import FastHttpClient
 
 HERE = Path(__file__).resolve().parent
 NODES = 1000

@@ -14,7 +14,7 @@ import asyncpg
 from fastapi import FastAPI, Response
 from redis.asyncio import Redis
 
-from keyforge_hive.telemetry import HeartbeatIn, encode_telemetry
+from keyforge_hive.nodes.telemetry import HeartbeatIn, encode_telemetry
 from keyforge_shared.keys import Keys
 
 

@@ -14,9 +14,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from keyforge_cli.embedded import REPO_ROOT, PostgresServer, ValkeyServer, start_valkey_with_users
-from keyforge_cli.processes import free_port, spawn, stop_process, wait_for_port
+from keyforge_devstack.embedded import (
+    REPO_ROOT,
+    PostgresServer,
+    ValkeyServer,
+    start_valkey_with_users,
+)
 from keyforge_migrations import upgrade_to_head
+from keyforge_shared.processes import free_port, spawn, stop_process, wait_for_port
 
 NODE_SECRET = "bench-node-secret-0123456789abcdef"
 ADMIN_SECRET = "bench-admin-secret-0123456789abcdef"

@@ -18,9 +18,9 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from keyforge_cli.embedded import PostgresServer, ValkeyServer, start_valkey_with_users
-from keyforge_cli.processes import free_port
+from keyforge_devstack.embedded import PostgresServer, ValkeyServer, start_valkey_with_users
 from keyforge_migrations import upgrade_to_head
+from keyforge_shared.processes import free_port
 
 TEMPLATE_DB = "kf_template"
 

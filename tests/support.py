@@ -18,8 +18,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from keyforge_assets.config import AssetsSettings
-from keyforge_cli.processes import free_port
 from keyforge_hive.config import HiveSettings
+from keyforge_shared.processes import free_port
 
 NODE_SECRET = "node-secret-for-tests-0123456789"
 ADMIN_SECRET = "admin-secret-for-tests-0123456789"

@@ -7,7 +7,7 @@ import sys
 
 from keyforge_assetmgr.app import create_app
 from keyforge_assetmgr.config import AssetMgrSettings
-from keyforge_cli.processes import free_port
+from keyforge_shared.processes import free_port
 from tests.conftest import ValkeyFixture
 from tests.support import serve_app
 

@@ -16,8 +16,8 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from keyforge_cli.processes import free_port, spawn, stop_process, wait_for_port
 from keyforge_hive.app import create_app
+from keyforge_shared.processes import free_port, spawn, stop_process, wait_for_port
 from tests.conftest import ValkeyFixture
 from tests.support import ADMIN_SECRET, NODE_SECRET, hive_process_env, hive_settings, serve_app
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 
-from keyforge_cli.processes import spawn, stop_process, wait_for_port
 from keyforge_shared import formats
 from keyforge_shared.formats import KeycodeTable
+from keyforge_shared.processes import spawn, stop_process, wait_for_port
 from keyforge_shared.scoring import ScoringModel, build_model, load_corpus
 from tests.conftest import ValkeyFixture
 from tests.hive.conftest import NODE_HEADERS, ORIGINAL_DATA, SYSTEM_ASSETS, register

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import httpx
 
-from keyforge_cli.embedded import PostgresServer
-from keyforge_cli.processes import free_port
+from keyforge_devstack.embedded import PostgresServer
 from keyforge_hive.app import create_app
 from keyforge_migrations import upgrade_to_head
+from keyforge_shared.processes import free_port
 from tests.conftest import postgres_workdir, start_valkey
 from tests.support import hive_settings, serve_app, wait_until
 

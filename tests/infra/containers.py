@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from keyforge_cli.embedded import REPO_ROOT
+from keyforge_devstack.embedded import REPO_ROOT
 
 COMPOSE_FILE = REPO_ROOT / "compose.yaml"
 SCHEMA_FILE = Path(__file__).with_name("compose-spec.json")

@@ -12,7 +12,7 @@ import pytest
 
 from keyforge_assetmgr.config import AssetMgrSettings
 from keyforge_assets.config import AssetsSettings
-from keyforge_cli.embedded import REPO_ROOT
+from keyforge_devstack.embedded import REPO_ROOT
 from keyforge_hive.config import HiveSettings
 from keyforge_shared.settings import ServiceSettings
 from tests.infra.containers import (

@@ -16,10 +16,10 @@ import pytest
 import redis
 from redis.exceptions import NoPermissionError
 
-from keyforge_cli.apache import find_apache, modules_dir
-from keyforge_cli.embedded import REPO_ROOT, VALKEY_USERS, render_valkey_acl, valkey_binary
-from keyforge_cli.processes import free_port, spawn, stop_process, wait_for_port
-from keyforge_cli.tls import ensure_dev_tls
+from keyforge_devstack.apache import find_apache, modules_dir
+from keyforge_devstack.embedded import REPO_ROOT, VALKEY_USERS, render_valkey_acl, valkey_binary
+from keyforge_devstack.tls import ensure_dev_tls
+from keyforge_shared.processes import free_port, spawn, stop_process, wait_for_port
 
 DOCKER = REPO_ROOT / "docker"
 

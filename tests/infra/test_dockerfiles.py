@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from keyforge_cli.embedded import REPO_ROOT
+from keyforge_devstack.embedded import REPO_ROOT
 from tests.infra.containers import Dockerfile, copy_sources, env_names, parse_dockerfile
 
 SERVICES = parse_dockerfile(REPO_ROOT / "docker" / "services.Dockerfile")

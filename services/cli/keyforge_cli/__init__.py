@@ -1,1 +1,1 @@
-"""The ``keyforge`` command: the local fleet, its operators' tools and its worker node."""
+"""``keyforge``: the operators' commands, and the one entry point of the full install."""

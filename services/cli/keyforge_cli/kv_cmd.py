@@ -127,7 +127,7 @@ async def _get(args: argparse.Namespace) -> int:
 
 async def _gc(args: argparse.Namespace) -> int:
     # Imported here: the hive package pulls in FastAPI, which no other command needs.
-    from keyforge_hive.kv_gc import collect_garbage  # noqa: PLC0415
+    from keyforge_hive.kv.gc import collect_garbage  # noqa: PLC0415
 
     if args.retain_days < 0:
         raise OperatorError("--retain-days must be 0 or more")

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 
-from keyforge_cli import backup_cmd, kv_cmd, node, rotate, settings_cmd, status, swarm, up
+from keyforge_cli import backup_cmd, kv_cmd, settings_cmd, status
+from keyforge_devstack import rotate, up
+from keyforge_node import command as node
+from keyforge_swarm import command as swarm
 
 
 def main() -> None:

@@ -19,9 +19,9 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import httpx
 from rich.console import Console
 
-from keyforge_cli.endpoints import async_client
-from keyforge_cli.stackfile import read_stack
-from keyforge_cli.targets import resolve_targets
+from keyforge_shared.client.endpoints import async_client
+from keyforge_shared.client.stackfile import read_stack
+from keyforge_shared.client.targets import resolve_targets
 
 DEFAULT_DATA_DIR = Path(".keyforge")
 ADMIN_HEADER = "X-Keyforge-Admin"

@@ -21,8 +21,8 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from keyforge_cli.endpoints import async_client
-from keyforge_cli.targets import Targets, add_target_arguments, resolve_targets
+from keyforge_shared.client.endpoints import async_client
+from keyforge_shared.client.targets import Targets, add_target_arguments, resolve_targets
 
 NODE_ROWS = 50
 STATUS_ORDER = {"ready": 0, "draining": 1, "down": 2}

@@ -12,22 +12,26 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from starlette.routing import Route
 
+from keyforge_hive import metrics_routes, settings_routes
 from keyforge_hive.auth import Authenticator
-from keyforge_hive.cluster_stats import StatsCache
 from keyforge_hive.config import HiveSettings
-from keyforge_hive.fanout import KEEPALIVE_S, EventFanout
-from keyforge_hive.heartbeat_endpoint import PATH as HEARTBEAT_PATH
-from keyforge_hive.heartbeat_endpoint import HeartbeatEndpoint, document_heartbeat
-from keyforge_hive.heartbeats import HeartbeatBatcher
-from keyforge_hive.jobs_state import JobsState
-from keyforge_hive.kv_gc import sweep_expired
-from keyforge_hive.last_seen import LastSeenFlusher
-from keyforge_hive.node_status import NodeStatusTracker
-from keyforge_hive.retention import prune_results
-from keyforge_hive.routes import cluster, jobs, kv, metrics, nodes, results, submissions
-from keyforge_hive.routes import settings as settings_routes
+from keyforge_hive.events.fanout import KEEPALIVE_S, EventFanout
+from keyforge_hive.events.sse import EventStream
+from keyforge_hive.jobs import result_routes, submission_routes
+from keyforge_hive.jobs import routes as job_routes
+from keyforge_hive.jobs.retention import prune_results
+from keyforge_hive.jobs.state import JobsState
+from keyforge_hive.kv import routes as kv_routes
+from keyforge_hive.kv.gc import sweep_expired
+from keyforge_hive.nodes import cluster_routes
+from keyforge_hive.nodes import routes as node_routes
+from keyforge_hive.nodes.cluster_stats import StatsCache
+from keyforge_hive.nodes.heartbeat_endpoint import PATH as HEARTBEAT_PATH
+from keyforge_hive.nodes.heartbeat_endpoint import HeartbeatEndpoint, document_heartbeat
+from keyforge_hive.nodes.heartbeats import HeartbeatBatcher
+from keyforge_hive.nodes.last_seen import LastSeenFlusher
+from keyforge_hive.nodes.status import NodeStatusTracker
 from keyforge_hive.settings_sync import SYNC_S, sync_settings
-from keyforge_hive.sse import EventStream
 from keyforge_hive.state import Hive, StatusAnnouncer, hive_of
 from keyforge_shared.body_guard import RequestBodyGuard
 from keyforge_shared.connect import connect_postgres, connect_valkey
@@ -157,15 +161,15 @@ def create_app(settings: HiveSettings) -> FastAPI:
     app.router.routes.append(Route(HEARTBEAT_PATH, HeartbeatEndpoint(), methods=["POST"]))
     mount_routers(
         app,
-        nodes.router,
-        results.router,
-        jobs.router,
-        submissions.router,
+        node_routes.router,
+        result_routes.router,
+        job_routes.router,
+        submission_routes.router,
         health_router(_health_checks, drain),
-        cluster.router,
-        metrics.router,
+        cluster_routes.router,
+        metrics_routes.router,
         settings_routes.router,
-        kv.router,
+        kv_routes.router,
     )
     app.router.routes.append(Route("/events", EventStream(), methods=["GET"]))
 

@@ -11,13 +11,13 @@ import asyncpg
 from fastapi import Depends, Request
 from redis.asyncio import Redis
 
-from keyforge_hive.cluster_stats import StatsCache
 from keyforge_hive.config import HiveSettings
-from keyforge_hive.fanout import EventFanout
-from keyforge_hive.heartbeats import HeartbeatBatcher, StoredBeat
-from keyforge_hive.jobs_state import JobsState
-from keyforge_hive.last_seen import LastSeenFlusher
-from keyforge_hive.node_status import NodeStatusTracker
+from keyforge_hive.events.fanout import EventFanout
+from keyforge_hive.jobs.state import JobsState
+from keyforge_hive.nodes.cluster_stats import StatsCache
+from keyforge_hive.nodes.heartbeats import HeartbeatBatcher, StoredBeat
+from keyforge_hive.nodes.last_seen import LastSeenFlusher
+from keyforge_hive.nodes.status import NodeStatusTracker
 from keyforge_shared.events import publish_update
 from keyforge_shared.keys import Keys
 from keyforge_shared.kv_crypto import Keyring

@@ -1,0 +1,1 @@
+"""The job plane: specs, the lease queue, scoring, results, submissions and retention."""

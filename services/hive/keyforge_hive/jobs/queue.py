@@ -1,0 +1,185 @@
+"""``GET /jobs/queue``: the long poll that waits for leasable work without spinning.
+
+A poll that finds nothing waits on this hive's ``WorkSignal``, which wakes it
+when work may have appeared anywhere in the fleet: a ``job_status`` event
+(a job created or resumed, through any hive) or a ``node_status`` one (the
+node undrained), both read from the shared event log by the fan-out, and the
+moment the next lease in the fleet ends (the lease-expiry index says when).
+Between those it sleeps, re-checking at most every ``RECHECK_S`` in case an
+event was missed.
+
+The queue of leasable jobs lives in Valkey and is derived from Postgres:
+jobs enter it when created or resumed and leave it when paused or
+cancelled, and ``sync_queue`` (every few seconds, on every hive) puts back
+whatever Valkey lost and drops what is no longer active.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import cast
+
+import asyncpg
+from redis.asyncio import Redis
+
+from keyforge_hive.events.fanout import EventFanout
+from keyforge_hive.jobs.leases import Lease, Leaser
+from keyforge_shared.keys import Keys
+
+log = logging.getLogger(__name__)
+
+MAX_WAIT_S = 20.0
+RECHECK_S = 5.0
+EXPIRY_SLACK_S = 0.05  # wake just after the mark's TTL ran out, not just before
+EXPIRY_INDEX_KEEP_MS = 60_000
+WAKING_EVENTS = frozenset({b"job_status", b"node_status"})
+
+# KEYS: lease expiries. Returns ms until the next lease in the fleet ends, or -1.
+NEXT_EXPIRY = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local first = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+if #first == 0 then return -1 end
+return tonumber(first[2]) - now
+"""
+
+
+def event_type(wire: bytes) -> bytes:
+    """The ``event:`` field of one SSE frame as the fan-out delivers it."""
+    _, _, rest = wire.partition(b"\nevent: ")
+    return rest.partition(b"\n")[0]
+
+
+@dataclass
+class WorkSignal:
+    """Wakes every waiting poll of this hive at once; a wake-up is never lost.
+
+    A poll takes ``armed()`` before it looks for work and waits on it after:
+    a notification in between has already set that event.
+    """
+
+    _event: asyncio.Event = field(default_factory=asyncio.Event)
+    notifications: int = 0
+
+    def armed(self) -> asyncio.Event:
+        return self._event
+
+    def notify(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+        self.notifications += 1
+
+
+class NodeGate(enum.Enum):
+    READY = "ready"
+    WAIT = "wait"  # draining or without a live heartbeat: no new work for now
+    UNKNOWN = "unknown"
+
+
+async def node_gate(valkey: Redis, keys: Keys, node_id: str) -> NodeGate:
+    async with valkey.pipeline(transaction=False) as pipe:
+        pipe.hexists(keys.node_registry(), node_id)
+        pipe.hget(keys.node_status(), node_id)
+        pipe.sismember(keys.drained_nodes(), node_id)
+        known, status, drained = await pipe.execute()
+    if not known:
+        return NodeGate.UNKNOWN
+    return NodeGate.READY if status == b"ready" and not drained else NodeGate.WAIT
+
+
+@dataclass
+class JobQueue:
+    valkey: Redis
+    keys: Keys
+    pool: asyncpg.Pool
+    leaser: Leaser
+    signal: WorkSignal = field(default_factory=WorkSignal)
+
+    stopping: bool = False
+
+    def __post_init__(self) -> None:
+        self._next_expiry = self.valkey.register_script(NEXT_EXPIRY)
+
+    def stop(self) -> None:
+        """The hive is shutting down: every waiting poll answers "nothing" now, so none
+        is cut off when the server stops serving."""
+        self.stopping = True
+        self.signal.notify()
+
+    async def enqueue(self, job_id: str) -> None:
+        # Score 0: a new or resumed job is offered before those already served.
+        await self.valkey.zadd(self.keys.job_queue(), {job_id: 0}, nx=True)
+        self.signal.notify()
+
+    async def dequeue(self, job_id: str) -> None:
+        await self.valkey.zrem(self.keys.job_queue(), job_id)
+
+    async def wait_for_lease(
+        self, node_id: str, wait_s: float, gone: Callable[[], Awaitable[bool]]
+    ) -> Lease | None:
+        """A lease for ``node_id`` within ``wait_s`` seconds, or None. Raises LookupError
+        for a node this fleet does not know (it must register)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + min(wait_s, MAX_WAIT_S)
+        while True:
+            wake = self.signal.armed()
+            if self.stopping:
+                return None
+            gate = await node_gate(self.valkey, self.keys, node_id)
+            if gate is NodeGate.UNKNOWN:
+                raise LookupError(node_id)
+            if gate is NodeGate.READY:
+                if await gone():
+                    return None  # nobody would receive the lease: leave the slot free
+                lease = await self.leaser.lease_job(node_id)
+                if lease is not None:
+                    return lease
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            pause = min(remaining, RECHECK_S)
+            until_expiry = int(await self._next_expiry(keys=[self.keys.lease_expiries()]))
+            if until_expiry >= 0:
+                pause = min(pause, until_expiry / 1000 + EXPIRY_SLACK_S)
+            try:
+                async with asyncio.timeout(pause):
+                    await wake.wait()
+            except TimeoutError:
+                pass
+            if self.stopping:
+                return None
+
+    async def relay_wakeups(self, fanout: EventFanout) -> None:
+        """Background task: fleet events that may make work leasable wake the polls here."""
+        while True:
+            subscriber = fanout.subscribe()
+            try:
+                while (frame := await subscriber.queue.get()) is not None:
+                    if event_type(frame.wire) in WAKING_EVENTS:
+                        self.signal.notify()
+            finally:
+                fanout.unsubscribe(subscriber)
+
+    async def sync_queue(self) -> None:
+        """One reconciliation of the Valkey queue with the jobs Postgres holds active."""
+        active = [r["job_id"] for r in await self.pool.fetch(ACTIVE_SQL)]
+        if active:
+            await self.valkey.zadd(self.keys.job_queue(), dict.fromkeys(active, 0), nx=True)
+        raw = cast(list[bytes], await self.valkey.zrange(self.keys.job_queue(), 0, -1))
+        queued = [member.decode() for member in raw]
+        # Queried after reading the queue: every member was committed before it was queued.
+        still = {r["job_id"] for r in await self.pool.fetch(STILL_ACTIVE_SQL, queued)}
+        stale = [member for member in queued if member not in still]
+        if stale:
+            await self.valkey.zrem(self.keys.job_queue(), *stale)
+        seconds, micros = await self.valkey.time()
+        cutoff = seconds * 1000 + micros // 1000 - EXPIRY_INDEX_KEEP_MS
+        await self.valkey.zremrangebyscore(self.keys.lease_expiries(), "-inf", cutoff)
+
+
+ACTIVE_SQL = "SELECT job_id FROM jobs WHERE status = 'active'"
+STILL_ACTIVE_SQL = "SELECT job_id FROM jobs WHERE job_id = ANY($1::text[]) AND status = 'active'"

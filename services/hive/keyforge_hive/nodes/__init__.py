@@ -1,0 +1,1 @@
+"""The node plane: registration, write shield, heartbeats, telemetry, status, last-seen, stats."""

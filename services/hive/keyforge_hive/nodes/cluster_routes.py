@@ -1,0 +1,23 @@
+"""Public fleet overview."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from keyforge_hive.nodes.cluster_stats import get_cluster_stats
+from keyforge_hive.state import HiveDep
+
+router = APIRouter(tags=["cluster"])
+
+
+@router.get("/cluster/stats")
+async def cluster_stats(hive: HiveDep) -> dict[str, Any]:
+    cached = hive.stats_cache.fresh()
+    if cached is not None:
+        return cached
+    stats = await get_cluster_stats(
+        hive.valkey, hive.keys, hive.pool, hive.runtime.current.down_after_s
+    )
+    return hive.stats_cache.store(stats)

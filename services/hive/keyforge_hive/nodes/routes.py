@@ -1,0 +1,94 @@
+"""Nodes: registration, heartbeats, the operator's node table and drain switch."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+
+from keyforge_hive.auth import AdminAuth, NodeAuth
+from keyforge_hive.nodes.registry import (
+    NodeId,
+    NodeRegistration,
+    mark_registered,
+    store_registration,
+    tuning_for,
+)
+from keyforge_hive.nodes.telemetry import HeartbeatIn, decode_telemetry, encode_telemetry
+from keyforge_hive.state import HiveDep
+from keyforge_shared.errors import NotFound
+
+router = APIRouter(tags=["nodes"])
+NodePath = Annotated[NodeId, Path()]
+
+
+@router.post("/nodes/register")
+async def register(body: NodeRegistration, hive: HiveDep, _: NodeAuth) -> dict[str, Any]:
+    runtime = hive.runtime.current
+    drained = await store_registration(
+        hive.pool, hive.valkey, hive.keys, body, window_s=runtime.profile_lock_window_s
+    )
+    await mark_registered(hive.valkey, hive.keys, body.node_id, drained=drained)
+    # Registration counts as the first beat: the node is live from now on.
+    await hive.heartbeats.update_heartbeat(body.node_id, encode_telemetry(HeartbeatIn(ips=0)))
+    return {
+        "status": "registered",
+        "tuning": tuning_for(body).model_dump(),
+        "heartbeat_interval_s": runtime.heartbeat_interval_s,
+    }
+
+
+@router.get("/nodes")
+async def list_nodes(hive: HiveDep, _: AdminAuth) -> list[dict[str, Any]]:
+    rows = await hive.pool.fetch(
+        "SELECT node_id, cpu_model, cores, labels, last_seen FROM nodes ORDER BY node_id"
+    )
+    ids = [r["node_id"] for r in rows]
+    telemetry: list[bytes | None] = []
+    statuses: list[bytes | None] = []
+    seen: list[float | None] = []
+    if ids:
+        async with hive.valkey.pipeline(transaction=False) as pipe:
+            pipe.mget([hive.keys.heartbeat(i) for i in ids])
+            pipe.hmget(hive.keys.node_status(), ids)
+            pipe.zmscore(hive.keys.live_nodes(), ids)
+            telemetry, statuses, seen = await pipe.execute()
+    nodes = []
+    for row, raw, status, seen_ms in zip(rows, telemetry, statuses, seen, strict=True):
+        last_seen = row["last_seen"]
+        if seen_ms is not None:
+            live_seen = datetime.fromtimestamp(seen_ms / 1000, UTC)
+            last_seen = max(last_seen, live_seen) if last_seen else live_seen
+        nodes.append(
+            {
+                "node_id": row["node_id"],
+                "cpu_model": row["cpu_model"],
+                "cores": row["cores"],
+                "status": status.decode() if status else "down",
+                "last_seen": last_seen.isoformat() if last_seen else None,
+                "ips": decode_telemetry(raw).ips if raw else 0.0,
+                "labels": row["labels"],
+            }
+        )
+    return nodes
+
+
+async def _set_drained(hive: HiveDep, node_id: str, drained: bool) -> dict[str, str]:
+    updated = await hive.pool.fetchval(
+        "UPDATE nodes SET drained = $2 WHERE node_id = $1 RETURNING node_id", node_id, drained
+    )
+    if updated is None:
+        raise NotFound(f"node {node_id!r} is not registered", code="unknown_node")
+    status = await hive.node_status.set_drained(node_id, drained)
+    return {"node_id": node_id, "status": status}
+
+
+@router.post("/nodes/{node_id}/drain")
+async def drain(node_id: NodePath, hive: HiveDep, _: AdminAuth) -> dict[str, str]:
+    return await _set_drained(hive, node_id, True)
+
+
+@router.post("/nodes/{node_id}/undrain")
+async def undrain(node_id: NodePath, hive: HiveDep, _: AdminAuth) -> dict[str, str]:
+    return await _set_drained(hive, node_id, False)

@@ -1,0 +1,3 @@
+from keyforge_node.main import main
+
+main()

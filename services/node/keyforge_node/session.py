@@ -1,0 +1,97 @@
+"""The node's standing with the hive: registered (again when forgotten), and how to wait it out.
+
+Every loop of the node meets the same failures and answers them the same
+way (``recover``): an unknown node registers again (once, however many loops
+noticed), a refused secret and an unreachable hive are waited out with
+backoff. Registration itself retries until a hive accepts it or the node stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from keyforge_node.hive_client import (
+    AuthRefused,
+    HiveClient,
+    HiveUnavailable,
+    Refused,
+    UnknownNode,
+)
+from keyforge_shared.client.backoff import Backoff, pause
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INTERVAL_S = 10.0
+# Repeated failures of one kind are logged on the first and then every Nth time.
+LOG_EVERY = 10
+
+Recoverable = UnknownNode | HiveUnavailable | AuthRefused
+
+
+@dataclass
+class NodeSession:
+    hive: HiveClient
+    node_id: str
+    registration: dict[str, Any]
+    stopping: asyncio.Event
+    tuning: dict[str, Any] = field(default_factory=dict)
+    heartbeat_interval_s: float = DEFAULT_INTERVAL_S
+    generation: int = 0  # registrations so far
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def register(self, *, unless_since: int | None = None) -> None:
+        """Register, retrying until accepted or stopping. ``unless_since``: skip it if a
+        registration happened after that generation (another loop already re-registered)."""
+        async with self._lock:
+            if unless_since is not None and self.generation != unless_since:
+                return
+            backoff = Backoff()
+            while not self.stopping.is_set():
+                try:
+                    registered = await self.hive.register(self.registration)
+                except (HiveUnavailable, AuthRefused) as exc:
+                    report("registration", exc, backoff.failures + 1)
+                    retry_after = getattr(exc, "retry_after_s", 0.0)
+                    if await pause(self.stopping, backoff.next_delay(retry_after)):
+                        return
+                    continue
+                except Refused as exc:
+                    raise SystemExit(
+                        f"keyforge: the hive refuses this node's registration: {exc}"
+                    ) from None
+                self.tuning = registered.tuning
+                self.heartbeat_interval_s = registered.heartbeat_interval_s
+                self.generation += 1
+                log.info(
+                    "registered as %s (tuning %s, heartbeat every %gs)",
+                    self.node_id,
+                    self.tuning,
+                    self.heartbeat_interval_s,
+                )
+                return
+
+    async def recover(
+        self,
+        exc: Recoverable,
+        backoff: Backoff,
+        what: str,
+        generation: int,
+        *,
+        max_wait_s: float | None = None,
+    ) -> bool:
+        """Deal with one failure of a loop's call; True if the node is stopping."""
+        if isinstance(exc, UnknownNode):
+            log.info("the hive does not know this node (%s); registering again", what)
+            await self.register(unless_since=generation)
+            return self.stopping.is_set()
+        report(what, exc, backoff.failures + 1)
+        delay = backoff.next_delay(getattr(exc, "retry_after_s", 0.0))
+        return await pause(self.stopping, min(delay, max_wait_s or delay))
+
+
+def report(what: str, exc: Exception, streak: int) -> None:
+    if streak == 1 or streak % LOG_EVERY == 0:
+        log.warning("%s failed (%s; %d in a row); retrying with backoff", what, exc, streak)

@@ -1,0 +1,1 @@
+"""``keyforge swarm``: many light simulated nodes on one lean keep-alive pool (load, demos)."""

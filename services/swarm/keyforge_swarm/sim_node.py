@@ -1,0 +1,214 @@
+"""One simulated node of ``keyforge swarm``: a real node's protocol without the CPU work.
+
+It registers, heartbeats at the interval the hive asks for, polls for leases
+(without holding a long poll open: the swarm shares one connection pool) and,
+while it holds a lease, the swarm's submitter sends results in its name.
+Like a real node it re-reads the secret file on 401, registers again on 404
+``unknown_node``, and gives a lease up when the hive refuses a result for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from keyforge_shared.client.backoff import pause
+from keyforge_shared.client.secret_source import SecretSource
+from keyforge_swarm.fasthttp import FastHttpClient, Reply
+from keyforge_swarm.report import NO_ANSWER, Recorder
+
+INTERVAL_HEADER = "x-keyforge-heartbeat-interval"
+DEFAULT_INTERVAL_S = 10.0
+POLL_S = 5.0  # between lease polls while a node holds no lease
+HOLD_S = (10.0, 30.0)  # how long a node works a lease before it polls again
+
+
+@dataclass
+class Swarm:
+    """What every simulated node shares: the pool, the secret, the recorder, job answers."""
+
+    client: FastHttpClient
+    secret: SecretSource
+    recorder: Recorder
+    stopping: asyncio.Event
+    leased: dict[str, SimNode] = field(default_factory=dict)
+    scored: dict[str, asyncio.Task[tuple[str, float] | None]] = field(default_factory=dict)
+    rng: random.Random = field(default_factory=random.Random)
+
+    async def call(
+        self, call: str, method: str, path: str, body: dict[str, Any] | None = None
+    ) -> Reply | None:
+        """One request, recorded; a 401 re-reads the secret and retries once."""
+        for attempt in (1, 2):
+            payload = json.dumps(body, separators=(",", ":")).encode() if body is not None else b""
+            headers = {"X-Keyforge-Secret": self.secret.current()}
+            if body is not None:
+                headers["Content-Type"] = "application/json"
+            started = time.perf_counter()
+            try:
+                reply = await self.client.request(method, path, body=payload, headers=headers)
+            except (
+                OSError,
+                EOFError,
+                asyncio.IncompleteReadError,
+                TimeoutError,
+                ValueError,
+            ) as exc:
+                ms = (time.perf_counter() - started) * 1000
+                self.recorder.record(call, NO_ANSWER, ms, type(exc).__name__)
+                return None
+            self.recorder.record(call, str(reply.status), (time.perf_counter() - started) * 1000)
+            if reply.status == 401 and attempt == 1 and self.secret.refresh():
+                continue
+            return reply
+        return None
+
+    def job_result(
+        self, job_id: str, config: dict[str, Any]
+    ) -> asyncio.Task[tuple[str, float] | None]:
+        """The job's reference layout and its score, asked of the hive once per job."""
+        task = self.scored.get(job_id)
+        if task is None:
+            task = asyncio.create_task(self._score_reference(job_id, config))
+            self.scored[job_id] = task
+        return task
+
+    async def _score_reference(
+        self, job_id: str, config: dict[str, Any]
+    ) -> tuple[str, float] | None:
+        layout = reference_with_pins(config)
+        if layout is None:
+            return None
+        reply = await self.call("score", "POST", "/score", {"job_id": job_id, "layout": layout})
+        if reply is None or reply.status != 200:
+            self.scored.pop(job_id, None)  # ask again with the next lease
+            return None
+        return layout, float(reply.json()["score"])
+
+
+def reference_with_pins(config: dict[str, Any]) -> str | None:
+    """The first layout of the definition with ``slot:KC_X`` pins swapped into place; None
+    where the pins use another form (that job is not submitted to, cheaply or not)."""
+    layouts = config.get("definition", {}).get("layouts") or {}
+    if not layouts:
+        return None
+    keys = str(next(iter(layouts.values()))).split()
+    for pair in filter(None, (p.strip() for p in str(config.get("pinned_keys") or "").split(","))):
+        slot_text, _, keycode = pair.partition(":")
+        slot = int(slot_text) if slot_text.strip().isdigit() else -1
+        if not 0 <= slot < len(keys) or keycode.strip() not in keys:
+            return None
+        donor = keys.index(keycode.strip())
+        keys[slot], keys[donor] = keys[donor], keys[slot]
+    return " ".join(keys)
+
+
+@dataclass
+class Lease:
+    job_id: str
+    lease_id: str
+    config: dict[str, Any]
+    until: float
+
+
+class SimNode:
+    def __init__(self, swarm: Swarm, node_id: str) -> None:
+        self.swarm, self.node_id = swarm, node_id
+        self.interval_s = DEFAULT_INTERVAL_S
+        self.lease: Lease | None = None
+
+    def registration(self) -> dict[str, Any]:
+        return {
+            "node_id": self.node_id,
+            "cpu_model": "keyforge swarm (simulated)",
+            "cores": 4,
+            "l2_cache_kb": 512,
+            "ops_per_sec": 30_000.0,
+            "arch": "simulated",
+            "labels": {"swarm": "true"},
+        }
+
+    async def register(self) -> bool:
+        reply = await self.swarm.call("register", "POST", "/nodes/register", self.registration())
+        if reply is None or reply.status != 200:
+            return False
+        self.interval_s = float(reply.json().get("heartbeat_interval_s") or DEFAULT_INTERVAL_S)
+        return True
+
+    async def run(self, start_after_s: float) -> None:
+        stopping = self.swarm.stopping
+        if await pause(stopping, start_after_s):
+            return
+        while not await self.register():
+            if await pause(stopping, POLL_S):
+                return
+        await asyncio.gather(self._beat_loop(), self._lease_loop())
+        self.swarm.leased.pop(self.node_id, None)
+
+    async def _beat_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_at = loop.time() + self.interval_s * self.swarm.rng.random()
+        while not await pause(self.swarm.stopping, next_at - loop.time()):
+            job_id = self.lease.job_id if self.lease else None
+            beat: dict[str, Any] = {"ips": 30_000.0 if job_id else 0.0}
+            if job_id:
+                beat["job_id"] = job_id
+            reply = await self.swarm.call(
+                "heartbeat", "POST", f"/nodes/{self.node_id}/heartbeat", beat
+            )
+            if reply is not None and reply.status == 404:
+                await self.register()
+            elif reply is not None and INTERVAL_HEADER in reply.headers:
+                self.interval_s = float(reply.headers[INTERVAL_HEADER])
+            next_at = max(next_at + self.interval_s, loop.time())
+
+    async def _lease_loop(self) -> None:
+        rng = self.swarm.rng
+        while not await pause(self.swarm.stopping, POLL_S * rng.uniform(0.5, 1.5)):
+            if self.lease is not None:
+                if time.monotonic() < self.lease.until:
+                    continue
+                self.drop_lease()
+            path = f"/jobs/queue?node_id={self.node_id}&wait=0"
+            reply = await self.swarm.call("lease", "GET", path)
+            if reply is None:
+                continue
+            if reply.status == 404:
+                await self.register()
+                continue
+            body = reply.json() if reply.status == 200 else {}
+            if body.get("job_id"):
+                self.lease = Lease(
+                    body["job_id"],
+                    str(body["lease_id"]),
+                    body.get("config") or {},
+                    time.monotonic() + rng.uniform(*HOLD_S),
+                )
+                self.swarm.leased[self.node_id] = self
+
+    def drop_lease(self) -> None:
+        self.lease = None
+        self.swarm.leased.pop(self.node_id, None)
+
+    async def submit(self) -> None:
+        lease = self.lease
+        if lease is None:
+            return
+        answer = await self.swarm.job_result(lease.job_id, lease.config)
+        if answer is None or self.lease is not lease:
+            return
+        layout, score = answer
+        body = {
+            "job_id": lease.job_id,
+            "layout": layout,
+            "score": score,
+            "node_id": self.node_id,
+            "lease_id": lease.lease_id,
+        }
+        reply = await self.swarm.call("result", "POST", "/results", body)
+        if reply is not None and reply.status == 409:
+            self.drop_lease()
