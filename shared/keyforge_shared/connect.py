@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 from redis.asyncio import Redis
@@ -91,6 +91,40 @@ async def connect_valkey(
         raise
 
 
+# A Postgres that does not answer (stopped, stalled disk, partitioned) must
+# cost a request seconds, not minutes: the command timeout bounds a query on
+# a connection already held, the acquire timeout bounds waiting for a
+# connection (and opening one), and the same budget bounds the reset on
+# release. Worst case for one request: command + acquire timeouts.
+PG_COMMAND_TIMEOUT_S = 2.5
+PG_ACQUIRE_TIMEOUT_S = 1.5
+
+
+class BoundedPool(asyncpg.Pool):
+    """An asyncpg pool whose ``acquire`` (and so ``fetch``, ``execute``...) never waits forever.
+
+    asyncpg's own helpers call ``acquire()`` without a timeout; this pool gives
+    every acquisition (and the release that follows it) a default budget.
+    """
+
+    __slots__ = ("_acquire_timeout",)
+
+    def __init__(self, dsn: str, *, acquire_timeout: float, **kwargs: Any) -> None:
+        super().__init__(
+            dsn,
+            max_queries=50_000,
+            max_inactive_connection_lifetime=300.0,
+            loop=None,
+            connection_class=asyncpg.Connection,
+            record_class=asyncpg.Record,
+            **kwargs,
+        )
+        self._acquire_timeout = acquire_timeout
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        return super().acquire(timeout=self._acquire_timeout if timeout is None else timeout)
+
+
 async def connect_postgres(
     dsn: str,
     *,
@@ -98,27 +132,43 @@ async def connect_postgres(
     attempts: int,
     min_size: int = 1,
     max_size: int = 10,
-    statement_timeout_ms: int = 15_000,
-    lock_timeout_ms: int = 5_000,
+    command_timeout_s: float = PG_COMMAND_TIMEOUT_S,
+    acquire_timeout_s: float = PG_ACQUIRE_TIMEOUT_S,
+    lock_timeout_ms: int | None = None,
 ) -> asyncpg.Pool:
-    """An asyncpg pool whose sessions carry a name and server-side timeouts."""
+    """An asyncpg pool whose sessions carry a name and bounded timeouts.
+
+    The server's ``statement_timeout`` is a little shorter than the client's
+    command timeout, so a slow query is normally cancelled by Postgres (the
+    connection stays healthy) and the client timeout only fires when the
+    server does not answer at all. A background pass that needs longer says
+    so itself (``SET LOCAL statement_timeout`` and its own ``timeout=``).
+    """
+    statement_timeout_ms = max(100, int(command_timeout_s * 1000) - 500)
+    lock_ms = statement_timeout_ms if lock_timeout_ms is None else lock_timeout_ms
 
     async def create() -> asyncpg.Pool:
-        pool = await asyncpg.create_pool(
+        pool = BoundedPool(
             dsn,
+            acquire_timeout=acquire_timeout_s,
             init=_register_json_codecs,
             min_size=min_size,
             max_size=max_size,
             timeout=5.0,
-            command_timeout=statement_timeout_ms / 1000 + 5,
+            command_timeout=command_timeout_s,
             server_settings={
                 "application_name": application_name,
                 "statement_timeout": str(statement_timeout_ms),
-                "lock_timeout": str(lock_timeout_ms),
+                "lock_timeout": str(lock_ms),
                 "idle_in_transaction_session_timeout": "60000",
             },
         )
-        await pool.fetchval("SELECT 1")
+        try:
+            await pool
+            await pool.fetchval("SELECT 1")
+        except BaseException:
+            pool.terminate()
+            raise
         return pool
 
     return await retry_connect("postgres", attempts, create)
