@@ -19,7 +19,7 @@ from keyforge_hive.jobs.leases import LeaseId
 from keyforge_hive.jobs.results import Verified, record_event, store_result
 from keyforge_hive.jobs.routes import checked_job_id
 from keyforge_hive.jobs.scorer import JobScorer
-from keyforge_hive.jobs.scoring_cache import AssetsUnavailable
+from keyforge_hive.jobs.scoring_cache import AssetsUnavailable, assets_recovering
 from keyforge_hive.jobs.store import job_spec_text
 from keyforge_hive.nodes.registry import NodeId
 from keyforge_hive.state import Hive, HiveDep
@@ -59,6 +59,9 @@ async def _scorer(hive: Hive, job_id: str) -> JobScorer:
     try:
         return await hive.jobs.scorers.scorer_for(job_id, lambda: job_spec_text(hive.pool, job_id))
     except AssetsUnavailable as exc:
+        recovering = assets_recovering(exc)
+        if recovering is not None:
+            raise recovering from None
         raise DependencyDown(
             f"the job's assets are not published: {', '.join(exc.paths)}",
             code="assets_unavailable",
