@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -87,7 +88,12 @@ _POSTGRES_DOWN: tuple[type[Exception], ...] = (
     asyncpg.QueryCanceledError,  # statement_timeout
     asyncpg.LockNotAvailableError,  # lock_timeout
 )
-_VALKEY_DOWN: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError)
+# OutOfMemoryError: Valkey at its maxmemory (noeviction, infra/valkey/valkey.conf).
+_VALKEY_DOWN: tuple[type[Exception], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OutOfMemoryError,
+)
 STORE_DOWN_ERRORS: tuple[type[Exception], ...] = (
     TimeoutError,
     ConnectionError,
@@ -198,7 +204,7 @@ async def _on_store_down(request: Request, exc: Exception) -> JSONResponse:
     return error_response(
         503,
         DependencyDown.code,
-        f"{which} did not answer in time, retry shortly",
+        f"{which} is unavailable or too slow, retry shortly",
         headers={"Retry-After": str(STORE_DOWN_RETRY_AFTER_S)},
     )
 
