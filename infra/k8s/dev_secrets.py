@@ -16,7 +16,7 @@ import os
 import secrets
 from pathlib import Path
 
-from keyforge_cli.tls import ensure_dev_tls
+from keyforge_devstack.tls import ensure_dev_tls
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DIR = HERE / "overlays" / "dev" / "secrets"

@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from keyforge_cli.embedded import REPO_ROOT
-from keyforge_cli.tls import ensure_dev_tls
+from keyforge_devstack.embedded import REPO_ROOT
+from keyforge_devstack.tls import ensure_dev_tls
 
 K8S_DIR = REPO_ROOT / "infra" / "k8s"
 OVERLAYS = ("dev", "prod")

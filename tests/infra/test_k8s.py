@@ -20,7 +20,7 @@ from keyforge_assetmgr.app import create_app as assetmgr_app
 from keyforge_assetmgr.config import AssetMgrSettings
 from keyforge_assets.app import create_app as assets_app
 from keyforge_assets.config import AssetsSettings
-from keyforge_cli.embedded import REPO_ROOT
+from keyforge_devstack.embedded import REPO_ROOT
 from keyforge_hive.app import create_app as hive_app
 from keyforge_hive.config import HiveSettings
 from keyforge_shared.serve import GRACEFUL_SHUTDOWN_S
