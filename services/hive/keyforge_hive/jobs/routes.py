@@ -9,7 +9,6 @@ from fastapi import APIRouter, Path, Query, Request
 
 from keyforge_hive.auth import AdminAuth, NodeAuth
 from keyforge_hive.jobs.leases import DEFAULT_SLOTS
-from keyforge_hive.jobs.scorer import job_inputs
 from keyforge_hive.jobs.scoring_cache import (
     AssetsUnavailable,
     assets_recovering,
@@ -31,6 +30,7 @@ from keyforge_hive.nodes.registry import NodeId
 from keyforge_hive.state import Hive, HiveDep
 from keyforge_shared.errors import KeyforgeError, NotFound
 from keyforge_shared.formats import FormatError
+from keyforge_shared.job_scorer import job_inputs
 
 router = APIRouter(tags=["jobs"])
 
