@@ -39,7 +39,7 @@ from tests.hive.conftest import (
 from tests.hive.jobs_support import create_job, job_spec, layout_keys, local_model
 from tests.support import wait_until
 
-# The acceptance bound; the pool's budgets (command 2.5 s + acquire 1.5 s) stay under it.
+# The acceptance bound: a held connection times out after 4 s, a waiter after 3.5 s of no progress.
 ANSWER_WITHIN_S = 5.0
 
 

@@ -1,9 +1,10 @@
 """Node status: ``ready``, ``draining`` or ``down``, derived in Valkey and announced once.
 
 Every transition happens inside a Lua script that compares with the status
-last announced, so with many hives exactly one of them sees the change and
-publishes ``node_status``. A node is ``down`` after TTL + grace without a
-heartbeat; a hive only declares nodes down once it has itself been up for
+last announced, so with many hives exactly one of them sees the change; the
+same script appends the ``node_status`` event, so a transition is never made
+without its announcement (no publish afterwards that could fail). A node is
+``down`` after TTL + grace without a heartbeat; a hive only declares nodes down once it has itself been up for
 that long, so a restart (or every hive being down for a while) never turns
 live nodes down before they had a full window to beat again.
 """
@@ -19,14 +20,17 @@ from dataclasses import dataclass, field
 import asyncpg
 from redis.asyncio import Redis
 
+from keyforge_shared.events import ANNOUNCE_NODE_STATUS_LUA
 from keyforge_shared.keys import Keys
 
 log = logging.getLogger(__name__)
 
 SWEEP_LIMIT = 1000
 
-# KEYS: live index, status. ARGV: down-after (ms), max nodes per sweep.
-DOWN_SWEEP_SCRIPT = """
+# KEYS: live index, status, event log. ARGV: down-after (ms), max nodes per sweep.
+DOWN_SWEEP_SCRIPT = (
+    ANNOUNCE_NODE_STATUS_LUA
+    + """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local stale = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]),
@@ -36,15 +40,19 @@ for _, id in ipairs(stale) do
   redis.call('ZREM', KEYS[1], id)
   if redis.call('HGET', KEYS[2], id) ~= 'down' then
     redis.call('HSET', KEYS[2], id, 'down')
+    announce_node_status(KEYS[3], id, 'down')
     changed[#changed + 1] = id
   end
 end
 return changed
 """
+)
 
-# KEYS: drained set, status. ARGV: node id, 1 to drain / 0 to undrain.
-# Returns the node's status and 1 if it changed.
-DRAIN_SCRIPT = """
+# KEYS: drained set, status, event log. ARGV: node id, 1 to drain / 0 to undrain.
+# Returns the node's status and 1 if it changed (and was announced).
+DRAIN_SCRIPT = (
+    ANNOUNCE_NODE_STATUS_LUA
+    + """
 if ARGV[2] == '1' then redis.call('SADD', KEYS[1], ARGV[1])
 else redis.call('SREM', KEYS[1], ARGV[1]) end
 local current = redis.call('HGET', KEYS[2], ARGV[1])
@@ -53,8 +61,10 @@ local want = 'ready'
 if ARGV[2] == '1' then want = 'draining' end
 if current == want then return {want, 0} end
 redis.call('HSET', KEYS[2], ARGV[1], want)
+announce_node_status(KEYS[3], ARGV[1], want)
 return {want, 1}
 """
+)
 
 # KEYS: epoch, live index, status, drained set. ARGV: epoch token, then id/status/drained triples.
 # Seeds the live index as "seen now" so no reseeded node goes down before a full window.
@@ -100,7 +110,7 @@ class NodeStatusTracker:
         down_ms = self.down_after_s() * 1000
         while True:
             changed = await self._sweep(
-                keys=[self.keys.live_nodes(), self.keys.node_status()],
+                keys=[self.keys.live_nodes(), self.keys.node_status(), self.keys.event_log()],
                 args=[down_ms, SWEEP_LIMIT],
             )
             for raw in changed:
@@ -128,7 +138,7 @@ class NodeStatusTracker:
     async def set_drained(self, node_id: str, drained: bool) -> str:
         """Operator drain/undrain; returns the node's status afterwards."""
         status, changed = await self._drain(
-            keys=[self.keys.drained_nodes(), self.keys.node_status()],
+            keys=[self.keys.drained_nodes(), self.keys.node_status(), self.keys.event_log()],
             args=[node_id, "1" if drained else "0"],
         )
         status_text = status.decode() if isinstance(status, bytes) else str(status)
