@@ -4,9 +4,10 @@ Every transition happens inside a Lua script that compares with the status
 last announced, so with many hives exactly one of them sees the change; the
 same script appends the ``node_status`` event, so a transition is never made
 without its announcement (no publish afterwards that could fail). A node is
-``down`` after TTL + grace without a heartbeat; a hive only declares nodes down once it has itself been up for
-that long, so a restart (or every hive being down for a while) never turns
-live nodes down before they had a full window to beat again.
+``down`` after TTL + grace without a heartbeat; a hive only declares nodes
+down once it has itself been up for that long, so a restart (or every hive
+being down for a while) never turns live nodes down before they had a full
+window to beat again.
 """
 
 from __future__ import annotations
