@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -14,6 +13,7 @@ from keyforge_hive.jobs.spec import JobSpec, geometry_fingerprint, job_id_of, pa
 from keyforge_hive.jobs.store import (
     best_layouts,
     change_status,
+    checked_job_id,
     insert_job,
     job_exists,
     job_spec_text,
@@ -30,7 +30,6 @@ from keyforge_shared.job_scorer import job_inputs
 
 router = APIRouter(tags=["jobs"])
 
-JOB_ID = re.compile(r"[0-9a-f]{64}\Z")
 JobIdPath = Annotated[str, Path(max_length=200)]
 Status = Annotated[str, Query(pattern="^(active|paused|done|cancelled)$")]
 OWN_POPULATION = 45
@@ -42,13 +41,6 @@ NOTHING_LEASED: dict[str, Any] = {
     "lease_id": None,
     "lease_expires_at": None,
 }
-
-
-def checked_job_id(job_id: str) -> str:
-    """A malformed id names no job: 404, and it never reaches a query."""
-    if not JOB_ID.match(job_id):
-        raise unknown_job(job_id[:80])
-    return job_id
 
 
 def invalid_spec(detail: str, code: str = "invalid_spec") -> KeyforgeError:
