@@ -173,6 +173,7 @@ def create_app(settings: HiveSettings) -> FastAPI:
     )
     app.router.routes.append(Route("/events", EventStream(), methods=["GET"]))
 
+    # The OpenAPI document is free-form JSON (FastAPI's own type for it).
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = document_heartbeat(

@@ -50,6 +50,8 @@ def _check_strings(value: Any) -> None:
                 raise FormatError(f"strings {exc}") from None
 
 
+# A dict: the spec is kept exactly as submitted (its schema is protocol.jobs.JobSpec,
+# already checked by the route); its canonical form and id are computed from this value.
 def parse_spec_text(raw: bytes) -> tuple[str, dict[str, Any]]:
     """The body as text (what is stored) and as a value; FormatError when it is not strict JSON."""
     try:
