@@ -25,9 +25,12 @@ from keyforge_hive.nodes.heartbeats import BeatOutcome
 from keyforge_hive.nodes.telemetry import HeartbeatIn, encode_telemetry
 from keyforge_hive.state import Hive
 from keyforge_shared.errors import error_response, validation_error_response
+from keyforge_shared.protocol import headers
 
 PATH = "/nodes/{node_id}/heartbeat"
-INTERVAL_HEADER = b"x-keyforge-heartbeat-interval"
+INTERVAL_HEADER = headers.raw(headers.HEARTBEAT_INTERVAL)
+# From the hive's in-memory copy of the layers: a beat never queries Postgres for it.
+CONFIG_VERSION_HEADER = headers.raw(headers.CONFIG_VERSION)
 _NODE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -79,7 +82,10 @@ class HeartbeatEndpoint:
         start = {
             "type": "http.response.start",
             "status": 204,
-            "headers": [(INTERVAL_HEADER, interval)],
+            "headers": [
+                (INTERVAL_HEADER, interval),
+                (CONFIG_VERSION_HEADER, str(hive.fleet.config_version).encode()),
+            ],
         }
         await send(start)
         await send({"type": "http.response.body", "body": b""})
@@ -117,7 +123,9 @@ def document_heartbeat(schema: dict[str, Any]) -> dict[str, Any]:
             },
             "responses": {
                 "204": {
-                    "description": "stored; X-Keyforge-Heartbeat-Interval says when to beat next"
+                    "description": "stored; X-Keyforge-Heartbeat-Interval says when to beat "
+                    "next, X-Keyforge-Config-Version which node config version is current "
+                    "(fetch GET /nodes/{node_id}/config when it changed)"
                 },
                 "401": {"description": "missing or wrong secret", **error},
                 "404": {"description": "unknown_node: register again", **error},

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 
 from keyforge_hive.auth import AdminAuth, NodeAuth
+from keyforge_hive.fleet.state import group_of
 from keyforge_hive.nodes.registry import (
     NodeId,
     NodeRegistration,
@@ -32,10 +33,12 @@ async def register(body: NodeRegistration, hive: HiveDep, _: NodeAuth) -> dict[s
     await mark_registered(hive.valkey, hive.keys, body.node_id, drained=drained)
     # Registration counts as the first beat: the node is live from now on.
     await hive.heartbeats.update_heartbeat(body.node_id, encode_telemetry(HeartbeatIn(ips=0)))
+    config = hive.fleet.view(body.node_id, group_of(body.labels))
     return {
         "status": "registered",
         "tuning": tuning_for(body).model_dump(),
         "heartbeat_interval_s": runtime.heartbeat_interval_s,
+        "config": config.model_dump(mode="json"),
     }
 
 
