@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_serializer
 
 LayerScope = Literal["fleet", "group", "node"]
 # The order layers apply in: each later one overrides the fields it sets.
@@ -91,6 +91,11 @@ class LayerView(BaseModel):
     version: int
     updated_at: datetime | None = None
     updated_by: str | None = None
+
+    @field_serializer("layer")
+    def _only_fields_set(self, layer: ConfigLayer) -> dict[str, Any]:
+        # A layer is partial: a field it does not set is absent, not null.
+        return layer.fields_set()
 
 
 def merge_layers(
