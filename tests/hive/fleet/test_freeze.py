@@ -56,15 +56,18 @@ async def test_a_freeze_set_through_one_hive_answers_the_other_hives_waiting_pol
     await asyncio.sleep(0.3)  # the poll found nothing and waits
     assert not waiting.done()
     state = await freeze(hives, reason="maintenance")
-    assert state["active"] is True and state["until"] is None
-    assert state["reason"] == "maintenance" and state["set_by"] == "admin"
+    assert state["active"] is True
+    assert state["until"] is None
+    assert state["reason"] == "maintenance"
+    assert state["set_by"] == "admin"
     # Answered at once, not at the end of its 15 s.
     assert await asyncio.wait_for(waiting, 5) == NOTHING
     job_id = await create_job(hives.a, job_spec())
     assert await lease(hives.b, "node-1") == NOTHING
     assert await lease(hives.a, "node-1") == NOTHING
     public = (await hives.b.get("/fleet/freeze")).json()
-    assert public["active"] is True and public["reason"] == "maintenance"
+    assert public["active"] is True
+    assert public["reason"] == "maintenance"
 
     response = await hives.b.delete("/fleet/freeze", headers=ADMIN_HEADERS)
     assert (response.status_code, response.json()["active"]) == (200, False)
