@@ -22,6 +22,8 @@ from typing import Any
 import httpx
 
 from keyforge_shared.client.secret_source import SecretSource
+from keyforge_shared.protocol import headers
+from keyforge_shared.protocol.fleet import NodeConfigView
 
 AUTH_HEADER = "X-Keyforge-Secret"
 INTERVAL_HEADER = "X-Keyforge-Heartbeat-Interval"
@@ -53,6 +55,20 @@ class Refused(Exception):
 class Registered:
     tuning: dict[str, Any]
     heartbeat_interval_s: float
+    config: NodeConfigView | None  # None from a hive older than layered config
+
+
+@dataclass(frozen=True)
+class BeatAnswer:
+    interval_s: float | None  # when the hive wants the next beat, if it said
+    config_version: int | None  # the node config version now current, if it said
+
+
+def _header_number(response: httpx.Response, name: str) -> float | None:
+    try:
+        return float(response.headers[name])
+    except (KeyError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -126,15 +142,25 @@ class HiveClient:
 
     async def register(self, registration: dict[str, Any]) -> Registered:
         body = (await self._call("POST", "/nodes/register", json=registration)).json()
-        return Registered(body["tuning"], float(body.get("heartbeat_interval_s") or 10.0))
+        config = body.get("config")
+        return Registered(
+            body["tuning"],
+            float(body.get("heartbeat_interval_s") or 10.0),
+            NodeConfigView.model_validate(config) if config else None,
+        )
 
-    async def heartbeat(self, node_id: str, telemetry: dict[str, Any]) -> float | None:
-        """Sends one beat; the interval the hive asks for next, if it said."""
+    async def heartbeat(self, node_id: str, telemetry: dict[str, Any]) -> BeatAnswer:
+        """Sends one beat; what the hive's answer says about the next beat and the config."""
         response = await self._call("POST", f"/nodes/{node_id}/heartbeat", json=telemetry)
-        try:
-            return float(response.headers[INTERVAL_HEADER])
-        except (KeyError, ValueError):
-            return None
+        version = _header_number(response, headers.CONFIG_VERSION)
+        return BeatAnswer(
+            _header_number(response, INTERVAL_HEADER),
+            int(version) if version is not None else None,
+        )
+
+    async def node_config(self, node_id: str) -> NodeConfigView:
+        response = await self._call("GET", f"/nodes/{node_id}/config")
+        return NodeConfigView.model_validate(response.json())
 
     async def lease(self, node_id: str, wait_s: float = LEASE_WAIT_S) -> Lease | None:
         response = await self._call(
