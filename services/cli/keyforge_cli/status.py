@@ -1,9 +1,9 @@
 """``keyforge status``: the fleet at a glance (cluster stats, nodes, jobs); ``--json`` for scripts.
 
-Cluster stats and jobs are public. The node table is an admin view: it needs
+Cluster stats, jobs and the dispatch freeze are public. The node table is an admin view: it needs
 the admin secret (``--stack`` reads it from the stack's files, otherwise
 ``--admin-secret-file`` or ``HIVE_ADMIN_SECRET``); without one it is left out
-and said so. ``--json`` prints ``{"stats", "nodes", "jobs"}`` (``nodes`` null
+and said so. ``--json`` prints ``{"stats", "nodes", "jobs", "freeze"}`` (``nodes`` null
 without the admin secret).
 """
 
@@ -21,6 +21,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from keyforge_cli.fleet_cmd import describe_freeze
 from keyforge_shared.client.endpoints import async_client
 from keyforge_shared.client.targets import Targets, add_target_arguments, resolve_targets
 
@@ -34,6 +35,8 @@ async def fetch_status(targets: Targets) -> dict[str, Any]:
         stats.raise_for_status()
         jobs = await client.get("/jobs")
         jobs.raise_for_status()
+        freeze = await client.get("/fleet/freeze")
+        freeze.raise_for_status()
         nodes: list[dict[str, Any]] | None = None
         if targets.admin_secret is not None:
             answer = await client.get(
@@ -41,7 +44,7 @@ async def fetch_status(targets: Targets) -> dict[str, Any]:
             )
             answer.raise_for_status()
             nodes = answer.json()
-    return {"stats": stats.json(), "nodes": nodes, "jobs": jobs.json()}
+    return {"stats": stats.json(), "nodes": nodes, "jobs": jobs.json(), "freeze": freeze.json()}
 
 
 def _gib(value: Any) -> str:
@@ -128,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(status) + "\n")
         return 0
     console = Console()
+    frozen = status["freeze"].get("active")
+    console.print(describe_freeze(status["freeze"]), style="bold red" if frozen else None)
     console.print(stats_table(status["stats"]))
     if status["nodes"] is None:
         console.print("nodes: the node table needs the admin secret (--admin-secret-file)")
