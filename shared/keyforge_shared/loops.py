@@ -2,9 +2,11 @@
 
 - :func:`run_every`, the tick loop (arq's poll is the model): one iteration
   every interval, drift-free; a tick that fell behind is skipped, not burst.
-- :func:`consume`, the consumer: one read that blocks for at most a short
-  timeout (``XREAD BLOCK``, a pub/sub ``get_message(timeout=...)``, an
-  in-process queue or event) and handles what it got, called again at once.
+- :func:`consume`, the consumer: one read and the handling of what it got,
+  called again at once. A read from a connection blocks for a short timeout
+  at most (``XREAD BLOCK``, a pub/sub ``get_message(timeout=...)``), so a
+  connection gone silent is noticed; a read from this process (a queue, an
+  event) may wait as long as it likes.
 
 Both share one error policy. A loop never dies of one failed iteration
 (Valkey restarting, Postgres failing over): it logs the error type with how
@@ -101,9 +103,8 @@ async def consume(
 ) -> None:
     """Call ``read_once`` again and again until cancelled; after a failure wait ``retry_s``.
 
-    ``read_once`` must block for a short time at most (seconds), so that a
-    connection gone silent is noticed and replaced; it keeps its own position
-    (a stream id, a subscription) between calls and drops it when it fails.
+    ``read_once`` keeps its own position (a stream id, a subscription) between
+    calls and drops what a failure may have broken (a subscription).
     """
     streak = streak or FailureStreak(name)
     while True:

@@ -103,9 +103,7 @@ async def _open_hive(settings: HiveSettings, stack: AsyncExitStack) -> Hive:
         announcer=announcer,
         fanout=EventFanout(reader, keys),
         stats_cache=StatsCache(),
-        jobs=JobsState.open(
-            valkey, keys, pool, lambda: runtime.current.lease_s, fleet.may_lease
-        ),
+        jobs=JobsState.open(valkey, keys, pool, lambda: runtime.current.lease_s, fleet.may_lease),
         fleet=fleet,
         secrets=settings.secrets_keyring(),
     )

@@ -19,9 +19,9 @@ from keyforge_hive.fleet.freeze import (
     store_freeze,
 )
 from keyforge_hive.fleet.layers import FLEET_NAME, delete_layer, read_layer, store_layer
-from keyforge_hive.nodes.registry import NodeId
 from keyforge_hive.state import Hive, HiveDep
 from keyforge_shared.errors import DependencyDown, NotFound, validation_error_response
+from keyforge_shared.protocol.fields import NodeId
 from keyforge_shared.protocol.fleet import (
     FreezeIn,
     FreezeState,
