@@ -35,6 +35,7 @@ def node(node_id: str, status: str, ips: float) -> dict[str, object]:
         "cores": 2,
         "status": status,
         "last_seen": seen,
+        "ops_per_sec": 1_234_567.0,
         "ips": ips,
         "labels": {},
     }
@@ -54,6 +55,8 @@ def test_stats_nodes_and_jobs_read_as_tables() -> None:
     ]
     text = rendered(stats_table(STATS), nodes_table(nodes, limit=2), jobs_table(jobs))
     assert "61,234" in text
+    assert "ops/s" in text
+    assert "1,234,567" in text  # the node's calibrated rate
     assert "3.0 GiB / 16.0 GiB" in text
     assert text.index("fast") < text.index("slow")  # ready first, busiest first
     assert "gone" not in text

@@ -85,8 +85,9 @@ def nodes_table(nodes: list[dict[str, Any]], limit: int) -> Table:
     shown = ordered[:limit]
     caption = f"{len(nodes) - len(shown)} more not shown (--limit)" if len(nodes) > limit else None
     table = Table(title=f"nodes ({len(nodes)})", caption=caption)
-    for column in ("node", "status", "cpu", "cores", "ips", "last seen"):
-        table.add_column(column, justify="right" if column in ("cores", "ips") else "left")
+    numeric = ("cores", "ops/s", "ips")
+    for column in ("node", "status", "cpu", "cores", "ops/s", "ips", "last seen"):
+        table.add_column(column, justify="right" if column in numeric else "left")
     colour = {"ready": "green", "draining": "yellow", "down": "red"}
     for node in shown:
         status = str(node.get("status"))
@@ -95,6 +96,7 @@ def nodes_table(nodes: list[dict[str, Any]], limit: int) -> Table:
             f"[{colour.get(status, 'white')}]{status}[/]",
             str(node.get("cpu_model")),
             str(node.get("cores")),
+            _number(node.get("ops_per_sec")),  # measured at registration (calibration)
             _number(node.get("ips")),
             _ago(node.get("last_seen")),
         )

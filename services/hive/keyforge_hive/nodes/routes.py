@@ -42,7 +42,8 @@ async def register(body: NodeRegistration, hive: HiveDep, _: NodeAuth) -> dict[s
 @router.get("/nodes")
 async def list_nodes(hive: HiveDep, _: AdminAuth) -> list[dict[str, Any]]:
     rows = await hive.pool.fetch(
-        "SELECT node_id, cpu_model, cores, labels, last_seen FROM nodes ORDER BY node_id"
+        "SELECT node_id, cpu_model, cores, ops_per_sec, labels, last_seen FROM nodes"
+        " ORDER BY node_id"
     )
     ids = [r["node_id"] for r in rows]
     telemetry: list[bytes | None] = []
@@ -65,6 +66,8 @@ async def list_nodes(hive: HiveDep, _: AdminAuth) -> list[dict[str, Any]]:
                 "node_id": row["node_id"],
                 "cpu_model": row["cpu_model"],
                 "cores": row["cores"],
+                # Beyond the contract's fields: the speed the node measured at registration.
+                "ops_per_sec": row["ops_per_sec"],
                 "status": status.decode() if status else "down",
                 "last_seen": last_seen.isoformat() if last_seen else None,
                 "ips": decode_telemetry(raw).ips if raw else 0.0,
