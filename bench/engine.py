@@ -22,21 +22,21 @@ from collections import Counter
 from bench.scorer import DATA, load_model
 from keyforge_node import annealing, engine
 from keyforge_node.annealing import Chain, Schedule
-from keyforge_node.job_model import JobModel
+from keyforge_shared.job_scorer import JobScorer
 
 BOARDS = ("ortho_30", "corne")
 TARGET_RATE = 1_000_000
 TARGET_RATIO = 25.0
 
 
-def job_of(board: str, weights: str) -> JobModel:
+def job_of(board: str, weights: str) -> JobScorer:
     model, reference = load_model(board, weights)
-    return JobModel(
-        model, model.keycodes, reference, {}, Counter(reference), list(range(len(reference)))
-    )
+    # Every key free, no asset bookkeeping: only the model and the alphabet matter here.
+    free = tuple(range(len(reference)))
+    return JobScorer(model, model.keycodes, tuple(reference), Counter(reference), {}, free, {}, 0)
 
 
-def rate(run: object, job: JobModel, chain: Chain, seconds: float) -> tuple[Chain, float]:
+def rate(run: object, job: JobScorer, chain: Chain, seconds: float) -> tuple[Chain, float]:
     """Evaluations per second of ``run`` (a ``run_batch``) over about ``seconds``."""
     schedule = Schedule.from_params({})
     ops, steps = 0, 2_000

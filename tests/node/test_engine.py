@@ -21,8 +21,9 @@ import pytest
 
 from keyforge_node import engine
 from keyforge_node.annealing import Chain, Schedule
-from keyforge_node.job_model import JobModel, ModelRecipe, asset_paths_of, build_job_model
+from keyforge_node.job_model import ModelRecipe, build_job_model
 from keyforge_shared import formats
+from keyforge_shared.job_scorer import JobScorer, spec_asset_paths
 from keyforge_shared.scoring import ScoringModel, build_model
 
 from ..shared.scoring import original_data
@@ -35,15 +36,16 @@ pytestmark = pytest.mark.skipif(not engine.compiled_available(), reason="numba u
 
 
 @cache
-def system_job(board: str, pinned_keys: str = "") -> JobModel:
+def system_job(board: str, pinned_keys: str = "") -> JobScorer:
     config: dict[str, Any] = {
         "definition": json.loads((SYSTEM / "keyboards" / f"{board}.json").read_text()),
+        "weights": {},
         "corpus_name": "default",
         "pinned_keys": pinned_keys,
     }
     files = [
         (p, SYSTEM / p, hashlib.sha256((SYSTEM / p).read_bytes()).hexdigest())
-        for p in asset_paths_of(config)
+        for p in spec_asset_paths(config)
     ]
     return build_job_model(ModelRecipe.of(config, files))
 

@@ -22,7 +22,7 @@ from types import ModuleType
 
 from keyforge_node import annealing
 from keyforge_node.annealing import Chain, Schedule
-from keyforge_node.job_model import JobModel
+from keyforge_shared.job_scorer import JobScorer
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def announce() -> None:
         log.warning("search falls back to the %s; scores are the same, only slower", describe())
 
 
-def run_batch(job: JobModel, chain: Chain, schedule: Schedule, steps: int) -> tuple[Chain, int]:
+def run_batch(job: JobScorer, chain: Chain, schedule: Schedule, steps: int) -> tuple[Chain, int]:
     """Advance ``chain`` by about ``steps`` swap attempts; returns it and the deltas priced."""
     module = _compiled()[0]
     if module is not None and module.supports(job):

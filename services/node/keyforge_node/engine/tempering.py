@@ -27,7 +27,7 @@ import numpy as np
 from keyforge_node.annealing import AUTO_COOLING, IMPROVEMENT, Chain, Schedule
 from keyforge_node.engine import kernels
 from keyforge_node.engine.tables import Replicas, kernel_tables
-from keyforge_node.job_model import JobModel
+from keyforge_shared.job_scorer import JobScorer
 
 MIN_REPLICAS = 4
 MAX_REPLICAS = 16
@@ -37,10 +37,10 @@ AUTO_SAMPLES = 256
 JOBS_KEPT = 2
 
 # Per process: the kernel tables of the last jobs seen (the job is kept so its id stays unique).
-_tables: dict[int, tuple[JobModel, tuple[Any, ...] | None]] = {}
+_tables: dict[int, tuple[JobScorer, tuple[Any, ...] | None]] = {}
 
 
-def tables_for(job: JobModel) -> tuple[Any, ...] | None:
+def tables_for(job: JobScorer) -> tuple[Any, ...] | None:
     entry = _tables.get(id(job))
     if entry is None or entry[0] is not job:
         entry = (job, kernel_tables(job.model, job.reference))
@@ -50,7 +50,7 @@ def tables_for(job: JobModel) -> tuple[Any, ...] | None:
     return entry[1]
 
 
-def supports(job: JobModel) -> bool:
+def supports(job: JobScorer) -> bool:
     """False for models without a dense table: the Python engine takes those jobs."""
     return tables_for(job) is not None
 
@@ -61,7 +61,7 @@ def ladder(t_min: float, t_max: float) -> np.ndarray:
     return np.geomspace(t_min, t_max, count)
 
 
-def run_batch(job: JobModel, chain: Chain, schedule: Schedule, steps: int) -> tuple[Chain, int]:
+def run_batch(job: JobScorer, chain: Chain, schedule: Schedule, steps: int) -> tuple[Chain, int]:
     """Advance ``chain`` by about ``steps`` swap attempts in all; returns it and deltas priced."""
     tables = tables_for(job)
     if tables is None:
