@@ -20,9 +20,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from keyforge_hive.storable import storable_text
 from keyforge_shared.asset_inputs import DEFAULT_COST_MATRIX
 from keyforge_shared.formats import FormatError, KeyboardDefinition
+from keyforge_shared.strict_input import storable_json
 
 Count = Annotated[int, Field(ge=0, le=1_000_000_000)]
 FiniteParam = Annotated[float, Field(allow_inf_nan=False, ge=0, le=1e12)]
@@ -68,22 +68,6 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _check_strings(value: Any) -> None:
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, str):
-            try:
-                storable_text(item)
-            except ValueError as exc:
-                raise FormatError(f"strings {exc}") from None
-
-
 def parse_spec_text(raw: bytes) -> tuple[str, dict[str, Any]]:
     """The body as text (what is stored) and as a value; FormatError when it is not strict JSON."""
     try:
@@ -93,7 +77,10 @@ def parse_spec_text(raw: bytes) -> tuple[str, dict[str, Any]]:
         raise FormatError(f"body is not strict JSON: {type(exc).__name__}") from None
     if not isinstance(value, dict):
         raise FormatError("body must be a JSON object")
-    _check_strings(value)
+    try:
+        storable_json(value, where="spec")
+    except ValueError as exc:
+        raise FormatError(str(exc)) from None
     return text, value
 
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
 
-from keyforge_hive.storable import StorableText
+from keyforge_shared.strict_input import StorableText
 
 
 class SubmissionIn(BaseModel):

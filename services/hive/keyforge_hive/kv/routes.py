@@ -20,9 +20,9 @@ from keyforge_hive.kv import store as kv_store
 from keyforge_hive.kv.access import Access, authorize
 from keyforge_hive.kv.names import Namespace, parse_kv_path
 from keyforge_hive.state import Hive, HiveDep
-from keyforge_hive.storable import StorableText
 from keyforge_shared.errors import DependencyDown, Forbidden, KeyforgeError, NotFound
 from keyforge_shared.kv_crypto import Keyring, SecretsKeyMismatch, SecretTampered
+from keyforge_shared.strict_input import StorableText
 
 router = APIRouter(tags=["kv"])
 MAX_TTL_S = 10 * 365 * 86400

@@ -10,10 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
 
 from keyforge_shared.keys import Keys
+from keyforge_shared.strict_input import StorableText
 
 NodeId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
-Label = Annotated[str, Field(max_length=256)]
-LabelKey = Annotated[str, Field(min_length=1, max_length=64)]
+Label = Annotated[str, Field(max_length=256), StorableText]
+LabelKey = Annotated[str, Field(min_length=1, max_length=64), StorableText]
 
 # Tuning thresholds of the original hive.
 TABLE_STRATEGY_MIN_L2_KB = 1024
@@ -24,11 +25,11 @@ class NodeRegistration(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     node_id: NodeId
-    cpu_model: Annotated[str, Field(min_length=1, max_length=200)]
+    cpu_model: Annotated[str, Field(min_length=1, max_length=200), StorableText]
     cores: Annotated[int, Field(ge=1, le=4096)]
     l2_cache_kb: Annotated[int, Field(ge=0, le=1 << 30)] | None
     ops_per_sec: Annotated[float, Field(ge=0, le=1e13, allow_inf_nan=False)]
-    arch: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+    arch: Annotated[str, Field(min_length=1, max_length=32), StorableText] | None = None
     ram_total_bytes: Annotated[int, Field(ge=0, le=2**60)] | None = None
     labels: Annotated[dict[LabelKey, Label], Field(max_length=32)] = Field(default_factory=dict)
 
