@@ -3,10 +3,10 @@ case-insensitive; ASGI code that reads raw headers uses the lower-case bytes).""
 
 from __future__ import annotations
 
-NODE_SECRET = "X-Keyforge-Secret"  # noqa: S105 (a header name)
-ADMIN_SECRET = "X-Keyforge-Admin"  # noqa: S105 (a header name)
+NODE_SECRET = "X-Keyforge-Secret"
+ADMIN_SECRET = "X-Keyforge-Admin"
 NODE_ID = "X-Keyforge-Node"
-NODE_TOKEN = "X-Keyforge-Node-Token"  # noqa: S105 (a header name)
+NODE_TOKEN = "X-Keyforge-Node-Token"
 HEARTBEAT_INTERVAL = "X-Keyforge-Heartbeat-Interval"
 CONFIG_VERSION = "X-Keyforge-Config-Version"
 UPDATED_BY = "X-Keyforge-Updated-By"

@@ -32,10 +32,11 @@ from typing import Any, cast
 import asyncpg
 from redis.asyncio import Redis
 
-from keyforge_shared.asset_inputs import DEFAULT_COST_MATRIX, job_asset_paths
 from keyforge_shared.asset_store import ManifestEntry
 from keyforge_shared.formats import FormatError
+from keyforge_shared.job_scorer import DEFAULT_COST_MATRIX, job_asset_paths
 from keyforge_shared.keys import Keys
+from keyforge_shared.lua import with_server_now
 from keyforge_shared.strict_input import parse_uint
 
 log = logging.getLogger(__name__)
@@ -46,9 +47,7 @@ DEFAULT_SLOTS = 8
 # KEYS: job queue, lease expiries, then the job's slot marks in slot order.
 # ARGV: job id, lease ms, token. Returns {slot, lease end ms}; slot -1: all in
 # flight, -2: the job left the queue.
-CLAIM_SLOT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+CLAIM_SLOT = with_server_now("""
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {-2, now} end
 redis.call('ZADD', KEYS[1], now, ARGV[1])
 for i = 3, #KEYS do
@@ -59,7 +58,7 @@ for i = 3, #KEYS do
   end
 end
 return {-1, now}
-"""
+""")
 
 # KEYS: the slot mark, lease expiries. ARGV: token, expiry member. Only the holder frees it.
 RELEASE_SLOT = """

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
 from keyforge_hive.auth import AdminAuth, NodeAuth
 from keyforge_hive.jobs.leases import DEFAULT_SLOTS
-from keyforge_hive.jobs.scorer import job_inputs
 from keyforge_hive.jobs.scoring_cache import AssetsUnavailable, resolve_assets
 from keyforge_hive.jobs.spec import JobSpec, geometry_fingerprint, job_id_of, parse_spec_text
 from keyforge_hive.jobs.store import (
     best_layouts,
     change_status,
+    checked_job_id,
     insert_job,
     job_exists,
     job_spec_text,
@@ -27,10 +26,10 @@ from keyforge_hive.nodes.registry import NodeId
 from keyforge_hive.state import Hive, HiveDep
 from keyforge_shared.errors import KeyforgeError, NotFound
 from keyforge_shared.formats import FormatError
+from keyforge_shared.job_scorer import job_inputs
 
 router = APIRouter(tags=["jobs"])
 
-JOB_ID = re.compile(r"[0-9a-f]{64}\Z")
 JobIdPath = Annotated[str, Path(max_length=200)]
 Status = Annotated[str, Query(pattern="^(active|paused|done|cancelled)$")]
 OWN_POPULATION = 45
@@ -42,13 +41,6 @@ NOTHING_LEASED: dict[str, Any] = {
     "lease_id": None,
     "lease_expires_at": None,
 }
-
-
-def checked_job_id(job_id: str) -> str:
-    """A malformed id names no job: 404, and it never reaches a query."""
-    if not JOB_ID.match(job_id):
-        raise unknown_job(job_id[:80])
-    return job_id
 
 
 def invalid_spec(detail: str, code: str = "invalid_spec") -> KeyforgeError:

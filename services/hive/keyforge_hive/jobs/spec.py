@@ -20,8 +20,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from keyforge_shared.asset_inputs import DEFAULT_COST_MATRIX
 from keyforge_shared.formats import FormatError, KeyboardDefinition
+from keyforge_shared.job_scorer import DEFAULT_COST_MATRIX
 from keyforge_shared.strict_input import storable_json
 
 Count = Annotated[int, Field(ge=0, le=1_000_000_000)]

@@ -10,6 +10,7 @@ a job already has changes nothing and announces nothing.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -20,6 +21,7 @@ from keyforge_hive.kv.store import tombstone_job_namespaces
 from keyforge_shared.errors import Conflict, NotFound
 
 OPEN_STATUSES: Final = ("active", "paused")
+JOB_ID = re.compile(r"[0-9a-f]{64}\Z")
 
 INSERT_JOB = """
 INSERT INTO jobs (job_id, spec, keyboard, keyboard_name, slots)
@@ -84,6 +86,13 @@ async def job_spec_text(pool: asyncpg.Pool, job_id: str) -> str:
 
 def unknown_job(job_id: str) -> NotFound:
     return NotFound(f"job {job_id} does not exist", code="unknown_job")
+
+
+def checked_job_id(job_id: str) -> str:
+    """A malformed id names no job: 404, and it never reaches a query."""
+    if not JOB_ID.match(job_id):
+        raise unknown_job(job_id[:80])
+    return job_id
 
 
 async def change_status(pool: asyncpg.Pool, job_id: str, action: str) -> tuple[str, str]:
