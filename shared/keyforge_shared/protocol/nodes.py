@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from keyforge_shared.protocol.fields import NodeId, StorableText
+from keyforge_shared.protocol.fleet import NodeConfigView
 
 Label = Annotated[str, Field(max_length=256), StorableText]
 LabelKey = Annotated[str, Field(min_length=1, max_length=64), StorableText]
@@ -43,10 +44,13 @@ class Registered(BaseModel):
     status: Literal["registered"] = "registered"
     tuning: Tuning
     heartbeat_interval_s: float
+    # The node's effective layered config (None only from a hive that predates it).
+    config: NodeConfigView | None = None
 
 
 class HeartbeatIn(BaseModel):
-    """``POST /nodes/{node_id}/heartbeat`` (answered 204 with ``X-Keyforge-Heartbeat-Interval``)."""
+    """``POST /nodes/{node_id}/heartbeat``: answered 204, the next interval in
+    ``headers.HEARTBEAT_INTERVAL``."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 

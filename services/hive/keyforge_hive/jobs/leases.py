@@ -37,6 +37,7 @@ from keyforge_shared.formats import FormatError
 from keyforge_shared.job_scorer import DEFAULT_COST_MATRIX, job_asset_paths
 from keyforge_shared.keys import Keys
 from keyforge_shared.lua import with_server_now
+from keyforge_shared.protocol.jobs import LeaseAnswer
 from keyforge_shared.strict_input import parse_uint
 
 log = logging.getLogger(__name__)
@@ -114,16 +115,16 @@ class Lease:
     spec: dict[str, Any]
     assets: dict[str, str | None]
 
-    def answer(self) -> dict[str, Any]:
-        return {
-            "job_id": self.job_id,
-            "config": self.spec,
-            "lease_id": str(self.lease_id),
-            "lease_expires_at": self.expires_at.isoformat(),
-            "slot": self.lease_id.slot,
-            "attempt": self.lease_id.attempt,
-            "assets": self.assets,
-        }
+    def answer(self) -> LeaseAnswer:
+        return LeaseAnswer(
+            job_id=self.job_id,
+            config=self.spec,
+            lease_id=str(self.lease_id),
+            lease_expires_at=self.expires_at,
+            slot=self.lease_id.slot,
+            attempt=self.lease_id.attempt,
+            assets=self.assets,
+        )
 
 
 def _expiry_member(job_id: str, slot: int) -> str:
