@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from keyforge_shared.strict_input import parse_uint
+
 Plane = Literal["fleet", "asset", "ev"]
 PLANES: Final[tuple[Plane, ...]] = ("fleet", "asset", "ev")
 DEFAULT_PREFIX: Final = "kf:"
@@ -49,9 +51,9 @@ def parse_key(prefix: str, key: str) -> tuple[Plane, str, tuple[str, ...]]:
     parts: list[str] = []
     while sep:
         digits, sep, rest = rest.partition(":")
-        if not sep or not digits.isdigit():
+        length = parse_uint(digits, max_digits=9)
+        if not sep or length is None:
             raise ValueError("malformed length prefix")
-        length = int(digits)
         if length > len(rest):
             raise ValueError("length prefix runs past the end of the key")
         parts.append(rest[:length])
@@ -110,6 +112,11 @@ class Keys:
     def lease_expiries(self) -> str:
         """Sorted set: ``<slot>:<job id>`` -> when its lease ends (ms), to wake waiting polls."""
         return build_key(self.prefix, "fleet", "lease-expiry")
+
+    def fleet_freeze(self) -> str:
+        """The dispatch freeze, mirrored from Postgres for the lease path: present means
+        frozen (seed 003: "key absent, not frozen"); a freeze with an end expires with it."""
+        return build_key(self.prefix, "fleet", "freeze")
 
     # asset plane: written by assetmgr, read by the gateway and the hive
     def asset_manifest(self) -> str:

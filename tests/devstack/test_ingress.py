@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from keyforge_shared.processes import pid_alive
+from keyforge_shared.protocol import headers as wire
 from tests.devstack.ingress_support import SimulatedNodes, Stack, running_stack, wait_for
 from tests.devstack.test_up import keyforge
 
@@ -197,7 +198,7 @@ def test_events_stream_through_apache_as_they_happen(stack: Stack) -> None:
                 "POST",
                 "api",
                 "/nodes/register",
-                headers={"X-Keyforge-Secret": stack.secret()},
+                headers={wire.NODE_SECRET: stack.secret()},
                 json={
                     "node_id": node_id,
                     "cpu_model": "x",
@@ -298,13 +299,9 @@ def test_secret_rotation_under_load_fails_no_request(stack: Stack) -> None:
     beat = {"ips": 1.0}
     path = "/nodes/sim-000/heartbeat"
     for _ in range(4):  # both hives
-        refused = rotated.request(
-            "POST", "api", path, headers={"X-Keyforge-Secret": old}, json=beat
-        )
+        refused = rotated.request("POST", "api", path, headers={wire.NODE_SECRET: old}, json=beat)
         assert refused.status_code == 401
-        accepted = rotated.request(
-            "POST", "api", path, headers={"X-Keyforge-Secret": new}, json=beat
-        )
+        accepted = rotated.request("POST", "api", path, headers={wire.NODE_SECRET: new}, json=beat)
         assert accepted.status_code == 204
 
 
@@ -320,8 +317,8 @@ def test_admin_secret_rotation(stack: Stack) -> None:
     assert new != old
     assert rotated.info["secrets"]["admin"] == new
     for _ in range(4):
-        assert rotated.get("api", "/nodes", headers={"X-Keyforge-Admin": old}).status_code == 401
-        assert rotated.get("api", "/nodes", headers={"X-Keyforge-Admin": new}).status_code == 200
+        assert rotated.get("api", "/nodes", headers={wire.ADMIN_SECRET: old}).status_code == 401
+        assert rotated.get("api", "/nodes", headers={wire.ADMIN_SECRET: new}).status_code == 200
 
 
 def test_rotate_without_a_fleet_says_so(tmp_path: Path) -> None:
@@ -349,3 +346,20 @@ def test_without_apache_stack_json_says_not_running(tmp_path: Path) -> None:
         assert httpx.get(f"{info['urls']['api']}/livez").status_code == 200
     finally:
         keyforge("down", "--data-dir", str(data_dir))
+
+
+INTERNAL_PATHS = ("/metrics", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect",
+                  "/%6detrics", "//metrics", "/metrics/")  # fmt: skip
+
+
+def test_internal_paths_are_not_public_through_apache(stack: Stack) -> None:
+    for vhost in ("api", "assets"):
+        for path in INTERNAL_PATHS:
+            response = stack.get(vhost, path)
+            assert response.status_code in (403, 404), (vhost, path, response.status_code)
+            assert response.json()["error"], (vhost, path)
+            assert "# HELP" not in response.text
+    # Still served on the services' own ports.
+    hive = stack.info["hives"][0]
+    assert "# HELP" in httpx.get(f"{hive}/metrics").text
+    assert httpx.get(f"{hive}/openapi.json").json()["paths"]

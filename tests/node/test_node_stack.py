@@ -209,7 +209,7 @@ async def test_an_outage_of_every_hive_loses_nothing_and_the_nodes_resume_on_the
             view = (await client.get("/nodes", headers=stack.admin_headers)).json()
             ours = [n for n in view if n["node_id"] in ids]
             return {n["node_id"]: n["status"] for n in ours} == dict.fromkeys(ids, "ready") and all(
-                n["ips"] > 0 for n in ours
+                n["ips"] > 0 and n["ops_per_sec"] > 0 for n in ours
             )
 
         await wait_until(beating_again, timeout_s=30, interval_s=0.5)
@@ -301,7 +301,7 @@ def test_status_shows_the_cluster_nodes_and_jobs(stack: LocalStack) -> None:
     as_json = keyforge("status", "--stack", data_dir, "--json")
     assert as_json.returncode == 0, as_json.stderr
     status = json.loads(as_json.stdout)
-    assert set(status) == {"stats", "nodes", "jobs"}
+    assert set(status) == {"stats", "nodes", "jobs", "freeze"}
     assert status["stats"]["nodes_online"] >= 3
     listed = {n["node_id"]: n["status"] for n in status["nodes"]}
     assert {listed.get(f"swarm-{i:05d}") for i in range(3)} == {"ready"}

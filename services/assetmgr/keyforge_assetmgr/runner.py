@@ -25,6 +25,7 @@ from keyforge_assetmgr.lock import keep_lock, new_token, release, try_acquire
 from keyforge_assetmgr.publisher import Publisher
 from keyforge_assetmgr.store import AssetStore, LockLost
 from keyforge_shared.keys import Keys
+from keyforge_shared.loops import consume, raise_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,18 @@ class ManagerState:
     terms: int = 0
     last_error: str | None = None
     token: str = field(default_factory=new_token)
+    # Loop time of the active writer's last finished iteration (None while standing by):
+    # a writer that stops finishing them is stuck, whatever the process says.
+    writer_progress_at: float | None = None
+    # Files whose handling failed unexpectedly, contained to that file, over all terms.
+    file_failures: int = 0
+
+    def writer_stalled_s(self, now: float, limit_s: float) -> float | None:
+        """How long the active writer has made no progress, when that is over ``limit_s``."""
+        if self.role != "active" or self.writer_progress_at is None:
+            return None
+        idle = now - self.writer_progress_at
+        return idle if idle > limit_s else None
 
 
 async def watch_directory(root: Path, changed: asyncio.Queue[str]) -> None:
@@ -71,6 +84,7 @@ class Writer:
 
     publisher: Publisher
     settings: AssetMgrSettings
+    state: ManagerState
     due: dict[str, float] = field(default_factory=dict)
     next_epoch_check: float = 0.0
     next_gc: float = 0.0
@@ -81,23 +95,40 @@ class Writer:
         await asyncio.sleep(WATCH_SETTLE_S)
         now = loop.time()
         await self.hydrate(now)
+        self.progressed()
         self.next_epoch_check = now + self.settings.epoch_check_s
         self.next_gc = now + self.settings.gc_interval_s
         self.next_rescan = now + RESCAN_S
-        while True:
-            await self.take_changes(changed)
-            now = loop.time()
-            try:
-                await self.iterate(now)
-            except LockLost:
-                raise
-            except Exception as exc:
-                # Valkey restarting, a disk hiccup: try again shortly, never die of it.
-                log.warning("asset iteration failed (%s); retrying", type(exc).__name__)
-                retry_at = now + RETRY_AFTER_ERROR_S
-                self.due = {path: min(at, retry_at) for path, at in self.due.items()}
-                self.next_epoch_check = min(self.next_epoch_check, retry_at)
-                await asyncio.sleep(RETRY_AFTER_ERROR_S)
+        await consume(
+            "asset writer",
+            lambda: self.step(changed),
+            retry_s=RETRY_AFTER_ERROR_S,
+            fatal=(LockLost,),
+        )
+
+    async def step(self, changed: asyncio.Queue[str]) -> None:
+        """Wait for changes or the next due time, then do what is due.
+
+        Valkey restarting, a disk hiccup: what was due is due again after
+        ``RETRY_AFTER_ERROR_S`` (the loop waits that long), never lost.
+        """
+        await self.take_changes(changed)
+        now = asyncio.get_running_loop().time()
+        try:
+            await self.iterate(now)
+            self.progressed()
+        except LockLost:
+            raise
+        except Exception:
+            retry_at = now + RETRY_AFTER_ERROR_S
+            self.due = {path: min(at, retry_at) for path, at in self.due.items()}
+            self.next_epoch_check = min(self.next_epoch_check, retry_at)
+            raise
+
+    def progressed(self) -> None:
+        self.state.writer_progress_at = asyncio.get_running_loop().time()
+        self.state.file_failures += self.publisher.failures
+        self.publisher.failures = 0
 
     async def hydrate(self, now: float) -> None:
         retry = await self.publisher.hydrate()
@@ -159,8 +190,10 @@ async def run_active_term(
     tasks = [
         asyncio.create_task(keep_lock(valkey, keys, state.token, settings.lock_ttl_s), name="lock"),
         asyncio.create_task(watch_directory(settings.assets_dir, changed), name="watch"),
-        asyncio.create_task(Writer(publisher, settings).run(changed), name="writer"),
+        asyncio.create_task(Writer(publisher, settings, state).run(changed), name="writer"),
     ]
+    # The term's start counts as progress: the first hydration has writer_stall_s to finish.
+    state.writer_progress_at = asyncio.get_running_loop().time()
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -179,27 +212,42 @@ async def run_active_term(
 async def run_manager(
     settings: AssetMgrSettings, valkey: Redis, keys: Keys, state: ManagerState
 ) -> None:
-    """Until cancelled: take the lock when free, serve one active term, stand by otherwise."""
-    while True:
+    """Until cancelled: take the lock when free, serve one active term, stand by otherwise.
+
+    A consumer (:func:`keyforge_shared.loops.consume`) whose every pass ends
+    with the standby pause, and whose failed passes wait that long too.
+    """
+
+    async def serve_or_stand_by() -> None:
         try:
-            if await try_acquire(valkey, keys, state.token, settings.lock_ttl_s):
-                state.role = "active"
-                state.terms += 1
-                log.info("asset manager active (term %d)", state.terms)
-                try:
-                    await run_active_term(settings, valkey, keys, state)
-                finally:
-                    state.role = "standby"
-                    # Never in place of what ended the term (a cancellation
-                    # above all): the lock expires by itself anyway.
-                    with contextlib.suppress(RedisError):
-                        await release(valkey, keys, state.token)
-            elif state.role != "standby":
-                state.role = "standby"
-                log.info("another asset manager is active; standing by")
+            await _serve_one_term_or_stand_by(settings, valkey, keys, state)
         except LockLost:
             log.warning("lost the manager lock; standing by")
         except Exception as exc:
             state.last_error = type(exc).__name__
-            log.warning("asset manager term ended (%s)", state.last_error)
+            raise
+        raise_if_cancelled()  # a term that ended in LockLost as it was being cancelled
         await asyncio.sleep(settings.standby_poll_s)
+
+    await consume("asset manager term", serve_or_stand_by, retry_s=settings.standby_poll_s)
+
+
+async def _serve_one_term_or_stand_by(
+    settings: AssetMgrSettings, valkey: Redis, keys: Keys, state: ManagerState
+) -> None:
+    if await try_acquire(valkey, keys, state.token, settings.lock_ttl_s):
+        state.role = "active"
+        state.terms += 1
+        log.info("asset manager active (term %d)", state.terms)
+        try:
+            await run_active_term(settings, valkey, keys, state)
+        finally:
+            state.role = "standby"
+            state.writer_progress_at = None
+            # Never in place of what ended the term (a cancellation above all):
+            # the lock expires by itself anyway.
+            with contextlib.suppress(RedisError):
+                await release(valkey, keys, state.token)
+    elif state.role != "standby":
+        state.role = "standby"
+        log.info("another asset manager is active; standing by")

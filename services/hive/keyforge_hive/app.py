@@ -17,6 +17,8 @@ from keyforge_hive.auth import Authenticator
 from keyforge_hive.config import HiveSettings
 from keyforge_hive.events.fanout import KEEPALIVE_S, EventFanout
 from keyforge_hive.events.sse import EventStream
+from keyforge_hive.fleet import routes as fleet_routes
+from keyforge_hive.fleet.state import FleetControl
 from keyforge_hive.jobs import result_routes, submission_routes
 from keyforge_hive.jobs import routes as job_routes
 from keyforge_hive.jobs.retention import prune_results
@@ -30,9 +32,9 @@ from keyforge_hive.nodes.heartbeat_endpoint import PATH as HEARTBEAT_PATH
 from keyforge_hive.nodes.heartbeat_endpoint import HeartbeatEndpoint, document_heartbeat
 from keyforge_hive.nodes.heartbeats import HeartbeatBatcher
 from keyforge_hive.nodes.last_seen import LastSeenFlusher
-from keyforge_hive.nodes.status import NodeStatusTracker
+from keyforge_hive.nodes.status import NodeStatusTracker, StatusAnnouncer
 from keyforge_hive.settings_sync import SYNC_S, sync_settings
-from keyforge_hive.state import Hive, StatusAnnouncer, hive_of
+from keyforge_hive.state import Hive, hive_of
 from keyforge_shared.body_guard import RequestBodyGuard
 from keyforge_shared.connect import connect_postgres, connect_valkey
 from keyforge_shared.errors import install_error_handlers
@@ -93,6 +95,8 @@ async def _open_hive(settings: HiveSettings, stack: AsyncExitStack) -> Hive:
     runtime = RuntimeView(stored.settings, stored.version)
     flusher = LastSeenFlusher(pool, lambda: runtime.current.last_seen_flush_s)
     announcer = StatusAnnouncer(flusher)
+    fleet = FleetControl(pool, valkey, keys)
+    await fleet.refresh()
     return Hive(
         settings=settings,
         keys=keys,
@@ -113,7 +117,8 @@ async def _open_hive(settings: HiveSettings, stack: AsyncExitStack) -> Hive:
         announcer=announcer,
         fanout=EventFanout(reader, keys),
         stats_cache=StatsCache(),
-        jobs=JobsState.open(valkey, keys, pool, lambda: runtime.current.lease_s),
+        jobs=JobsState.open(valkey, keys, pool, lambda: runtime.current.lease_s, fleet.may_lease),
+        fleet=fleet,
         secrets=settings.secrets_keyring(),
     )
 
@@ -145,6 +150,7 @@ def _start_loops(hive: Hive) -> list[asyncio.Task[None]]:
             "result-retention", lambda: hive.settings.retention_pass_s, prune
         ),
         **hive.jobs.loops(hive.fanout),
+        **hive.fleet.loops(),
     }
     return [asyncio.create_task(coro, name=name) for name, coro in loops.items()]
 
@@ -184,9 +190,11 @@ def create_app(settings: HiveSettings) -> FastAPI:
         metrics_routes.router,
         settings_routes.router,
         kv_routes.router,
+        fleet_routes.router,
     )
     app.router.routes.append(Route("/events", EventStream(), methods=["GET"]))
 
+    # The OpenAPI document is free-form JSON (FastAPI's own type for it).
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = document_heartbeat(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -12,33 +11,15 @@ from redis.asyncio import Redis
 
 from keyforge_hive.config import HiveSettings
 from keyforge_hive.events.fanout import EventFanout
+from keyforge_hive.fleet.state import FleetControl
 from keyforge_hive.jobs.state import JobsState
 from keyforge_hive.nodes.cluster_stats import StatsCache
-from keyforge_hive.nodes.heartbeats import HeartbeatBatcher, StoredBeat
+from keyforge_hive.nodes.heartbeats import HeartbeatBatcher
 from keyforge_hive.nodes.last_seen import LastSeenFlusher
-from keyforge_hive.nodes.status import NodeStatusTracker
+from keyforge_hive.nodes.status import NodeStatusTracker, StatusAnnouncer
 from keyforge_shared.keys import Keys
 from keyforge_shared.kv_crypto import Keyring
 from keyforge_shared.live_settings import RuntimeView
-
-log = logging.getLogger(__name__)
-
-
-@dataclass
-class StatusAnnouncer:
-    """Status changes go to Postgres (via the flusher). The event bus already has
-    them: the Lua script that makes a transition appends its ``node_status`` event."""
-
-    flusher: LastSeenFlusher
-
-    def node_status_changed(self, node_id: str, status: str) -> None:
-        self.flusher.status_changed(node_id, status)
-
-    def beats_stored(self, beats: list[StoredBeat], now_ms: int) -> None:
-        for beat in beats:
-            self.flusher.saw(beat.node_id, now_ms)
-            if beat.new_status is not None:
-                self.node_status_changed(beat.node_id, beat.new_status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +36,7 @@ class Hive:
     fanout: EventFanout
     stats_cache: StatsCache
     jobs: JobsState
+    fleet: FleetControl
     secrets: Keyring | None  # None without KEYFORGE_SECRETS_KEY: secret values refused
 
 

@@ -8,12 +8,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from keyforge_node.hardware import ram_usage, temperature_c
 from keyforge_node.hive_client import AuthRefused, HiveUnavailable, Refused, UnknownNode
 from keyforge_node.session import NodeSession
 from keyforge_shared.client.backoff import Backoff, pause
+from keyforge_shared.protocol.nodes import HeartbeatIn
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +41,23 @@ class WorkMeter:
         return round(sum(ops for _, ops in self._batches) / span, 1) if span > 0 else 0.0
 
 
-def telemetry(meter: WorkMeter, job_id: str | None) -> dict[str, Any]:
+def telemetry(meter: WorkMeter, job_id: str | None) -> HeartbeatIn:
     used, total = ram_usage()
-    beat: dict[str, Any] = {"ips": meter.rate(), "ram_used_bytes": used, "ram_total_bytes": total}
-    temperature = temperature_c()
-    if temperature is not None:
-        beat["temperature_c"] = temperature
-    if job_id is not None:
-        beat["job_id"] = job_id
-    return beat
+    return HeartbeatIn(
+        ips=meter.rate(),
+        temperature_c=temperature_c(),
+        ram_used_bytes=used,
+        ram_total_bytes=total,
+        job_id=job_id,
+    )
+
+
+async def fetch_config(session: NodeSession) -> None:
+    """The hive's config moved: fetch and apply it now (the next beat tries again if not)."""
+    try:
+        session.apply_config(await session.hive.node_config(session.node_id))
+    except (UnknownNode, HiveUnavailable, AuthRefused, Refused) as exc:
+        log.warning("could not fetch the node config: %s", exc)
 
 
 async def heartbeat_loop(
@@ -61,9 +69,7 @@ async def heartbeat_loop(
     while not session.stopping.is_set():
         generation = session.generation
         try:
-            interval = await session.hive.heartbeat(
-                session.node_id, telemetry(meter, current_job())
-            )
+            answer = await session.hive.heartbeat(session.node_id, telemetry(meter, current_job()))
         except (UnknownNode, HiveUnavailable, AuthRefused) as exc:
             # Never longer than one interval between tries: the TTL is three.
             interval_s = session.heartbeat_interval_s
@@ -76,8 +82,10 @@ async def heartbeat_loop(
             if backoff.failures:
                 log.info("heartbeats reach the hive again")
             backoff.reset()
-            if interval:
-                session.heartbeat_interval_s = interval
+            if answer.interval_s:
+                session.heartbeat_interval_s = answer.interval_s
+            if answer.config_version not in (None, session.config_version):
+                await fetch_config(session)
         # Drift-free: the next beat is due one interval after this one was due.
         next_at = max(next_at + session.heartbeat_interval_s, loop.time())
         if await pause(session.stopping, next_at - loop.time()):

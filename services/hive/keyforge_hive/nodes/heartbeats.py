@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from keyforge_shared.events import ANNOUNCE_NODE_STATUS_LUA
 from keyforge_shared.keys import Keys
 from keyforge_shared.loops import consume
+from keyforge_shared.lua import with_server_now
 
 MAX_BATCH = 512
 # Batches in flight at once: one filling while one is on the wire keeps Valkey
@@ -32,11 +33,7 @@ FLUSHERS = 2
 # ARGV: ttl seconds, then node id and telemetry per beat.
 # Returns: server time (ms) and, per beat, 0 unknown / 1 stored / the new status if it changed.
 # A status change is announced on the event log by the script itself.
-HEARTBEAT_SCRIPT = (
-    ANNOUNCE_NODE_STATUS_LUA
-    + """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+HEARTBEAT_SCRIPT = ANNOUNCE_NODE_STATUS_LUA + with_server_now("""
 local ttl = ARGV[1]
 local out = {}
 for i = 1, #KEYS - 5 do
@@ -58,8 +55,7 @@ for i = 1, #KEYS - 5 do
   end
 end
 return {now, out}
-"""
-)
+""")
 
 
 class BeatOutcome(enum.IntEnum):
