@@ -24,15 +24,20 @@ NODES_PER_WAVE = 1_000
 IN_FLIGHT = 256
 
 
+async def post(client: httpx.AsyncClient, url: str, body: dict[str, object]) -> int:
+    """One call as a node makes it: a kept-alive connection the server closed just as
+    it was reused (a transport error, no answer) is retried once on a fresh one."""
+    try:
+        return (await client.post(url, json=body, headers=NODE_HEADERS)).status_code
+    except (httpx.ReadError, httpx.RemoteProtocolError):
+        return (await client.post(url, json=body, headers=NODE_HEADERS)).status_code
+
+
 async def arrive(client: httpx.AsyncClient, node_id: str, gate: asyncio.Semaphore) -> list[int]:
     async with gate:
-        registered = await client.post(
-            "/nodes/register", json=registration(node_id), headers=NODE_HEADERS
-        )
-        beat = await client.post(
-            f"/nodes/{node_id}/heartbeat", json={"ips": 1000.0}, headers=NODE_HEADERS
-        )
-    return [registered.status_code, beat.status_code]
+        registered = await post(client, "/nodes/register", registration(node_id))
+        beat = await post(client, f"/nodes/{node_id}/heartbeat", {"ips": 1000.0})
+    return [registered, beat]
 
 
 async def collect_ready(reader: SseReader, seen: Counter[str]) -> None:
