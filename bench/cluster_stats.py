@@ -18,8 +18,8 @@ from bench.servers import Backends, backends
 from keyforge_hive.nodes.cluster_stats import get_cluster_stats
 from keyforge_hive.nodes.heartbeats import HeartbeatBatcher
 from keyforge_hive.nodes.telemetry import encode_telemetry
-from keyforge_shared.protocol.nodes import HeartbeatIn
 from keyforge_shared.keys import Keys
+from keyforge_shared.protocol.nodes import HeartbeatIn
 
 
 async def seed(valkey: Redis, keys: Keys, count: int) -> None:

@@ -15,8 +15,8 @@ from fastapi import FastAPI, Response
 from redis.asyncio import Redis
 
 from keyforge_hive.nodes.telemetry import encode_telemetry
-from keyforge_shared.protocol.nodes import HeartbeatIn
 from keyforge_shared.keys import Keys
+from keyforge_shared.protocol.nodes import HeartbeatIn
 
 
 def bare_app() -> FastAPI:

@@ -20,7 +20,7 @@ class ErrorBody(BaseModel):
     error: str
     detail: str
 
-    def extra(self, name: str) -> Any:
+    def extra_value(self, name: str) -> Any:
         """One of the optional extra fields, None when the answer has none."""
         return (self.model_extra or {}).get(name)
 

@@ -46,7 +46,8 @@ class Registered(BaseModel):
 
 
 class HeartbeatIn(BaseModel):
-    """``POST /nodes/{node_id}/heartbeat`` (answered 204 with ``X-Keyforge-Heartbeat-Interval``)."""
+    """``POST /nodes/{node_id}/heartbeat``: answered 204, the next interval in
+    ``headers.HEARTBEAT_INTERVAL``."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 

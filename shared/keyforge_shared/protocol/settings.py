@@ -1,6 +1,6 @@
 """``GET/PUT /settings``: the runtime settings object, the same shape both ways.
 
-The version travels as the ``ETag``; who changed it last as ``X-Keyforge-Updated-By``.
+The version travels as the ``ETag``; who changed it last in ``headers.UPDATED_BY``.
 """
 
 from __future__ import annotations

@@ -9,47 +9,27 @@ path of a result is :func:`keyforge_hive.jobs.results.accept_result`.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
 
 from keyforge_hive.auth import NodeAuth
 from keyforge_hive.jobs.results import accept_result, invalid, job_scorer, layout_metrics
-from keyforge_hive.nodes.registry import NodeId
 from keyforge_hive.state import HiveDep
 from keyforge_shared.formats import FormatError
+from keyforge_shared.protocol.errors import error_responses
+from keyforge_shared.protocol.jobs import LayoutScore, ResultAccepted, ResultIn, ScoreIn
 from keyforge_shared.scoring import ScoringModel
 
-router = APIRouter(tags=["results"])
-
-JobId = Annotated[str, Field(min_length=1, max_length=200)]
-LayoutText = Annotated[str, Field(min_length=1, max_length=5000)]
-
-
-class ResultIn(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    job_id: JobId
-    layout: LayoutText
-    score: Annotated[float, Field(allow_inf_nan=False, ge=-1e15, le=1e15)]
-    node_id: NodeId
-    lease_id: Annotated[str, Field(max_length=64)] | None = None
-
-
-class ScoreIn(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    job_id: JobId
-    layout: LayoutText
+router = APIRouter(tags=["results"], responses=error_responses(401, 404, 422, 503))
 
 
 def _score_and_metrics(model: ScoringModel, layout: list[str]) -> tuple[float, dict[str, float]]:
     return model.score(layout), layout_metrics(model, layout)
 
 
-@router.post("/results")
-async def submit_result(body: ResultIn, hive: HiveDep, _: NodeAuth) -> dict[str, Any]:
+# 409: score_mismatch (with expected_score), stale_lease, a closed job.
+@router.post("/results", responses=error_responses(409))
+async def submit_result(body: ResultIn, hive: HiveDep, _: NodeAuth) -> ResultAccepted:
     stored = await accept_result(
         hive,
         job_id=body.job_id,
@@ -58,11 +38,11 @@ async def submit_result(body: ResultIn, hive: HiveDep, _: NodeAuth) -> dict[str,
         claimed_score=body.score,
         lease_id=body.lease_id,
     )
-    return {"status": "accepted", "score": stored.score, "record": stored.record}
+    return ResultAccepted(score=stored.score, record=stored.record)
 
 
 @router.post("/score")
-async def score_layout(body: ScoreIn, hive: HiveDep, _: NodeAuth) -> dict[str, Any]:
+async def score_layout(body: ScoreIn, hive: HiveDep, _: NodeAuth) -> LayoutScore:
     """Any layout with one known keycode per key of the job's geometry; pins are ignored."""
     scorer = await job_scorer(hive, body.job_id)
     try:
@@ -70,4 +50,4 @@ async def score_layout(body: ScoreIn, hive: HiveDep, _: NodeAuth) -> dict[str, A
     except FormatError as exc:
         raise invalid(str(exc), "invalid_layout") from None
     score, metrics = await asyncio.to_thread(_score_and_metrics, scorer.model, layout)
-    return {"score": score, "metrics": metrics}
+    return LayoutScore(score=score, metrics=metrics)

@@ -192,6 +192,7 @@ async def store_result(pool: asyncpg.Pool, result: Verified) -> Stored:
     return Stored(result.score, record, new=True, previous_best=best)
 
 
+# A dict: the event bus carries plain JSON payloads, read by SSE clients as they are.
 def record_event(result: Verified, stored: Stored) -> dict[str, Any]:
     return {
         "job_id": result.job_id,

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Final
+from typing import Final
 
 import asyncpg
 
 from keyforge_hive.kv.store import tombstone_job_namespaces
 from keyforge_shared.errors import Conflict, NotFound
+from keyforge_shared.protocol.jobs import JobSummary, JobView
 
 OPEN_STATUSES: Final = ("active", "paused")
 JOB_ID = re.compile(r"[0-9a-f]{64}\Z")
@@ -119,41 +119,37 @@ async def change_status(pool: asyncpg.Pool, job_id: str, action: str) -> tuple[s
     return current, transition.target
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-async def list_jobs(pool: asyncpg.Pool, status: str | None, limit: int) -> list[dict[str, Any]]:
+async def list_jobs(pool: asyncpg.Pool, status: str | None, limit: int) -> list[JobSummary]:
     return [
-        {
-            "job_id": row["job_id"],
-            "status": row["status"],
-            "created_at": _iso(row["created_at"]),
-            "best_score": row["best_score"],
-            "results": row["result_count"],
-            "keyboard_name": row["keyboard_name"],
-        }
+        JobSummary(
+            job_id=row["job_id"],
+            status=row["status"],
+            created_at=row["created_at"],
+            best_score=row["best_score"],
+            results=row["result_count"],
+            keyboard_name=row["keyboard_name"],
+        )
         for row in await pool.fetch(LIST_JOBS, status, limit)
     ]
 
 
-async def job_view(pool: asyncpg.Pool, job_id: str) -> dict[str, Any]:
+async def job_view(pool: asyncpg.Pool, job_id: str) -> JobView:
     row = await pool.fetchrow(GET_JOB, job_id)
     if row is None:
         raise unknown_job(job_id)
-    return {
-        "job_id": row["job_id"],
-        "status": row["status"],
-        "created_at": _iso(row["created_at"]),
-        "updated_at": _iso(row["updated_at"]),
-        "keyboard": row["keyboard"],
-        "keyboard_name": row["keyboard_name"],
-        "slots": row["slots"],
-        "results": row["result_count"],
-        "best_score": row["best_score"],
-        "best_layout": row["best_layout"],
-        "metrics": row["best_metrics"],
-    }
+    return JobView(
+        job_id=row["job_id"],
+        status=row["status"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        keyboard=row["keyboard"],
+        keyboard_name=row["keyboard_name"],
+        slots=row["slots"],
+        results=row["result_count"],
+        best_score=row["best_score"],
+        best_layout=row["best_layout"],
+        metrics=row["best_metrics"],
+    )
 
 
 POPULATION_OWN = """

@@ -89,6 +89,7 @@ class HeartbeatEndpoint:
         await send({"type": "http.response.body", "body": b""})
 
 
+# OpenAPI fragments are free-form JSON documents: dicts, built from the models.
 def _error(status: int, description: str) -> dict[str, Any]:
     model = ValidationErrorBody if status == 422 else ErrorBody
     return {

@@ -8,7 +8,6 @@ import asyncpg
 from redis.asyncio import Redis
 
 from keyforge_shared.keys import Keys
-from keyforge_shared.protocol.fields import NodeId as NodeId  # noqa: PLC0414 - jobs routes import it here
 from keyforge_shared.protocol.nodes import NodeRegistration, Tuning
 
 # Tuning thresholds of the original hive.
