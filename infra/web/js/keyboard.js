@@ -7,11 +7,11 @@ import { s } from "./dom.js";
 const U = 56; // one key unit, in SVG units
 const GAP = 4;
 
-// Light steel for unused keys to a deep ember for the busiest one.
+// Pale sand for a rarely typed key to a deep ember for the busiest letters.
 function heat(t) {
-  const hue = 210 - 192 * t;
-  const sat = 18 + 67 * t;
-  const light = 93 - 47 * t;
+  const hue = 48 - 36 * t;
+  const sat = 70 + 20 * t;
+  const light = 94 - 52 * t;
   return `hsl(${hue.toFixed(0)} ${sat.toFixed(0)}% ${light.toFixed(0)}%)`;
 }
 
@@ -21,7 +21,12 @@ export function drawKeyboard(container, keys, layout, codes, shares) {
     const info = codes.get(slots[i]);
     return info?.char != null && shares ? (shares.get(info.char) ?? 0) : null;
   });
-  const busiest = Math.max(0.0001, ...usage.filter((u) => u !== null));
+  // Space alone would wash every letter out: the scale tops out at the busiest
+  // other key, and space is simply drawn at the top of it.
+  const busiest = Math.max(
+    0.0001,
+    ...usage.filter((u, i) => u !== null && codes.get(slots[i])?.char !== " "),
+  );
   const maxX = Math.max(...keys.map((k) => k.x + (k.w ?? 1)));
   const maxY = Math.max(...keys.map((k) => k.y + (k.h ?? 1)));
   const svg = s("svg", {
@@ -34,12 +39,12 @@ export function drawKeyboard(container, keys, layout, codes, shares) {
     const id = slots[i] ?? "";
     const label = codes.get(id)?.label || id.replace(/^KC_/, "");
     const share = usage[i];
-    const t = share === null ? 0 : Math.sqrt(share / busiest);
+    const t = share === null ? 0 : Math.min(1, Math.sqrt(share / busiest));
     const w = (key.w ?? 1) * U - GAP;
     const hgt = (key.h ?? 1) * U - GAP;
     const x = key.x * U;
     const y = key.y * U;
-    const dark = t > 0.55;
+    const dark = t > 0.85; // white legends only where dark ones would lose contrast
     const group = s("g", { class: share === null ? "key key-idle" : "key", "data-slot": i, "data-keycode": id });
     group.append(
       s("title", {
@@ -51,7 +56,7 @@ export function drawKeyboard(container, keys, layout, codes, shares) {
         y: y + hgt * 0.46,
         "text-anchor": "middle",
         class: dark ? "key-label on-dark" : "key-label",
-        "font-size": label.length > 3 ? 12 : 19,
+        "font-size": label.length > 3 ? 12 : label.length > 1 ? 15 : 19,
         text: label,
       }),
     );
@@ -67,7 +72,7 @@ export function drawKeyboard(container, keys, layout, codes, shares) {
         s("rect", {
           x: x + 5,
           y: y + hgt - 7,
-          width: Math.max(1, (w - 10) * (share / busiest)),
+          width: Math.max(1, (w - 10) * Math.min(1, share / busiest)),
           height: 3,
           rx: 1.5,
           class: dark ? "key-bar on-dark" : "key-bar",

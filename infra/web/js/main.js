@@ -23,6 +23,8 @@ const METRIC_NAMES = {
   roll_out: "Outward rolls",
   effort: "Effort",
   distance: "Distance",
+  coverage: "Corpus coverage",
+  left_hand: "Left hand",
 };
 const UNITLESS = new Set(["effort", "distance"]);
 
@@ -195,7 +197,10 @@ function renderMetrics(metrics) {
     return;
   }
   const items = [];
-  for (const [name, value] of Object.entries(metrics)) {
+  const known = Object.keys(METRIC_NAMES).filter((name) => name in metrics);
+  const names = [...known, ...Object.keys(metrics).filter((name) => !(name in METRIC_NAMES))];
+  for (const name of names) {
+    const value = metrics[name];
     const shown = typeof value === "number" ? (UNITLESS.has(name) ? fmt.number(value) : `${value.toFixed(2)}%`) : String(value);
     items.push(h("div", { class: "metric" }, h("dt", { text: METRIC_NAMES[name] ?? name }), h("dd", { class: "mono", text: shown })));
   }
