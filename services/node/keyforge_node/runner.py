@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from keyforge_node import engine
 from keyforge_node.asset_cache import AssetCache, AssetRefused, AssetUnavailable
 from keyforge_node.calibration import calibration_recipe, measure_ops_per_sec
 from keyforge_node.hardware import Hardware, detect_hardware
@@ -28,10 +29,11 @@ from keyforge_node.outbox import Outbox
 from keyforge_node.session import NodeSession, report
 from keyforge_node.submitter import ResultSender
 from keyforge_node.work import WorkLoop
-from keyforge_node.workers import WorkerPool
+from keyforge_node.workers import BACKGROUND_NICENESS, WORKER_NICENESS, WorkerPool
 from keyforge_shared.client.backoff import Backoff, pause, stop_on_signals
 from keyforge_shared.client.endpoints import async_client
 from keyforge_shared.client.targets import Targets
+from keyforge_shared.protocol.fleet import EffectiveConfig
 from keyforge_shared.protocol.nodes import NodeRegistration
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,16 @@ async def calibrate(cache: AssetCache, stopping: asyncio.Event) -> float | None:
         log.info("calibrated: %.0f swap deltas per second per process", rate)
         return rate
     return None
+
+
+def worker_plan(config: EffectiveConfig, local_threads: int) -> tuple[int, int]:
+    """Worker processes and their niceness: the hive's ``thread_count`` when an operator set
+    one (fleet, group or node layer), else this machine's own choice; background mode runs
+    them at the lowest priority and one fewer, leaving a core to the machine's owner."""
+    threads = config.thread_count or local_threads
+    if config.background:
+        return max(threads - 1, 1), BACKGROUND_NICENESS
+    return max(threads, 1), WORKER_NICENESS
 
 
 def registration(
@@ -114,6 +126,8 @@ async def _run(options: NodeOptions, state_dir: Path) -> int:
         async_client(targets.assets, timeout_s=30.0) as assets_http,
     ):
         cache = AssetCache(state_dir / ASSET_DIR, assets_http)
+        engine.use_cache_dir(state_dir)
+        engine.announce()
         rate = await calibrate(cache, stopping)
         if rate is None:
             return 0
@@ -127,8 +141,16 @@ async def _run(options: NodeOptions, state_dir: Path) -> int:
         await session.register()
         if stopping.is_set():
             return 0
-        threads = options.threads or int(session.tuning.get("thread_count") or planned)
-        pool = WorkerPool(max(threads, 1))
+        local_threads = options.threads or int(session.tuning.get("thread_count") or planned)
+        threads, niceness = worker_plan(session.config, local_threads)
+        pool = WorkerPool(threads, niceness=niceness)
+
+        def resize(config: EffectiveConfig) -> None:
+            size, nice = worker_plan(config, local_threads)
+            if pool.resize(size, niceness=nice):
+                log.info("working with %d worker process(es) at niceness %d", size, nice)
+
+        session.on_config = resize
         try:
             await _serve(session, cache, pool, Outbox(state_dir), rate)
         finally:
@@ -143,7 +165,7 @@ async def _serve(
     meter = WorkMeter()
     work = WorkLoop(session, cache, pool=pool, outbox=outbox, meter=meter, process_rate=rate)
     sender = ResultSender(session.hive, outbox, session.node_id, work.lease_refused)
-    log.info("working with %d worker process(es)", pool.size)
+    log.info("working with %d worker process(es) at niceness %d", pool.size, pool.niceness)
     loops: dict[str, Coroutine[Any, Any, None]] = {
         "work": work.run(),
         "heartbeat": heartbeat_loop(session, meter, work.current_job),
