@@ -151,3 +151,14 @@ def test_the_page_recovers_after_its_hive_restarts(
 
 def test_screenshots_are_kept(dashboard: Dashboard) -> None:
     assert {p.name for p in Path(dashboard.shots).iterdir()} >= {"loaded.png", "record.png"}
+
+
+def test_cors_through_apache_names_the_page_origin_only(stack: Stack) -> None:
+    page = f"https://{stack.host()}:{stack.https_port}"
+    for vhost, path in (("api", "/cluster/stats"), ("assets", "/manifest")):
+        allowed = stack.get(vhost, path, headers={"Origin": page})
+        assert allowed.headers.get("access-control-allow-origin") == page
+        # The same host behind another port is another origin.
+        for other in (f"https://{stack.host()}", "https://example.org"):
+            refused = stack.get(vhost, path, headers={"Origin": other})
+            assert "access-control-allow-origin" not in refused.headers

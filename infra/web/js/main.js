@@ -147,7 +147,18 @@ async function geometryFor(job) {
 async function loadJob() {
   if (!selectedJob) return;
   const jobId = selectedJob;
-  const job = await api(`/jobs/${jobId}`);
+  let job;
+  try {
+    job = await api(`/jobs/${jobId}`);
+  } catch (error) {
+    // A job id from an old link, or a job gone with its database: pick another.
+    if (!(error instanceof NotAvailable)) throw error;
+    selectedJob = null;
+    byId("job-detail").hidden = true;
+    byId("job-empty").hidden = false;
+    byId("job-empty").textContent = `There is no job ${fmt.shortId(jobId)}; choose one from the list.`;
+    return;
+  }
   if (jobId !== selectedJob) return;
   byId("job-empty").hidden = true;
   byId("job-detail").hidden = false;
