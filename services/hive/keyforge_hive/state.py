@@ -18,6 +18,7 @@ from keyforge_hive.nodes.cluster_stats import StatsCache
 from keyforge_hive.nodes.heartbeats import HeartbeatBatcher, StoredBeat
 from keyforge_hive.nodes.last_seen import LastSeenFlusher
 from keyforge_hive.nodes.status import NodeStatusTracker
+from keyforge_hive.records.work_units import WorkUnitsFlusher
 from keyforge_shared.events import publish_update
 from keyforge_shared.keys import Keys
 from keyforge_shared.kv_crypto import Keyring
@@ -75,6 +76,7 @@ class Hive:
     fanout: EventFanout
     stats_cache: StatsCache
     jobs: JobsState
+    work_units: WorkUnitsFlusher
     secrets: Keyring | None  # None without KEYFORGE_SECRETS_KEY: secret values refused
 
 

@@ -65,7 +65,7 @@ async def _scorer(hive: Hive, job_id: str) -> JobScorer:
         ) from None
 
 
-def _metrics(model: ScoringModel, layout: list[str]) -> dict[str, float]:
+def layout_metrics(model: ScoringModel, layout: list[str]) -> dict[str, float]:
     return {
         name: value if math.isfinite(value) else 0.0
         for name, value in model.metrics(layout).items()
@@ -73,7 +73,7 @@ def _metrics(model: ScoringModel, layout: list[str]) -> dict[str, float]:
 
 
 def _score_and_metrics(model: ScoringModel, layout: list[str]) -> tuple[float, dict[str, float]]:
-    return model.score(layout), _metrics(model, layout)
+    return model.score(layout), layout_metrics(model, layout)
 
 
 @router.post("/results")
@@ -100,7 +100,7 @@ async def submit_result(body: ResultIn, hive: HiveDep, _: NodeAuth) -> dict[str,
         " ".join(layout),
         score,
         lease,
-        lambda: asyncio.to_thread(_metrics, scorer.model, layout),
+        lambda: asyncio.to_thread(layout_metrics, scorer.model, layout),
     )
     stored = await store_result(hive.pool, result)
     if stored.new and stored.record:

@@ -22,8 +22,8 @@ from keyforge_shared.errors import Conflict, NotFound
 OPEN_STATUSES: Final = ("active", "paused")
 
 INSERT_JOB = """
-INSERT INTO jobs (job_id, spec, keyboard, keyboard_name, slots)
-VALUES ($1, $2::json, $3, $4, $5)
+INSERT INTO jobs (job_id, spec, keyboard, keyboard_name, slots, model_id, model)
+VALUES ($1, $2::json, $3, $4, $5, $6, $7::jsonb)
 ON CONFLICT (job_id) DO NOTHING
 RETURNING job_id
 """
@@ -38,7 +38,7 @@ SELECT job_id, status, created_at, best_score, result_count, keyboard_name
 
 GET_JOB = """
 SELECT job_id, status, created_at, updated_at, keyboard, keyboard_name, slots,
-       result_count, best_score, best_layout, best_metrics
+       result_count, best_score, best_layout, best_metrics, model_id
   FROM jobs WHERE job_id = $1
 """
 
@@ -65,9 +65,13 @@ async def insert_job(
     keyboard: str,
     keyboard_name: str,
     slots: int,
+    model: dict[str, Any] | None = None,
 ) -> bool:
     """True if this call created the job (false: it already existed)."""
-    created = await pool.fetchval(INSERT_JOB, job_id, spec_text, keyboard, keyboard_name, slots)
+    model_id = model["model_id"] if model else None
+    created = await pool.fetchval(
+        INSERT_JOB, job_id, spec_text, keyboard, keyboard_name, slots, model_id, model
+    )
     return created is not None
 
 
@@ -144,6 +148,7 @@ async def job_view(pool: asyncpg.Pool, job_id: str) -> dict[str, Any]:
         "best_score": row["best_score"],
         "best_layout": row["best_layout"],
         "metrics": row["best_metrics"],
+        "model_id": row["model_id"],
     }
 
 
