@@ -27,9 +27,9 @@ from keyforge_assetmgr.config import AssetMgrSettings
 from keyforge_assetmgr.lock import new_token, release, try_acquire
 from keyforge_assetmgr.publisher import Publisher
 from keyforge_assetmgr.store import AssetStore
-from keyforge_hive.jobs.scorer import build_job_scorer, job_inputs
 from keyforge_shared import formats
 from keyforge_shared.connect import connect_valkey
+from keyforge_shared.job_scorer import build_job_scorer, job_inputs
 from keyforge_shared.keys import Keys
 from keyforge_shared.processes import free_port
 from keyforge_shared.scoring import load_corpus

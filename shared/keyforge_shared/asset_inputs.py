@@ -10,39 +10,23 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from keyforge_shared.asset_store import AssetMissing, is_safe_asset_path, read_asset
+from keyforge_shared.asset_store import AssetMissing, read_asset
 from keyforge_shared.formats import (
     CostEntry,
-    FormatError,
     KeycodeTable,
     parse_cost_matrix,
     parse_keycodes,
 )
+from keyforge_shared.job_scorer import (
+    DEFAULT_COST_MATRIX,
+    KEYCODES_PATH,
+    corpus_paths,
+    cost_matrix_path,
+    job_asset_paths,
+)
 from keyforge_shared.keys import Keys
 from keyforge_shared.scoring.corpus import Corpus
 from keyforge_shared.scoring.corpus import load_corpus as corpus_from_bytes
-
-KEYCODES_PATH = "keycodes.json"
-DEFAULT_COST_MATRIX = "cost_matrix.csv"
-
-
-def corpus_paths(name: str) -> tuple[str, str, str]:
-    """``corpora/<name>/{1,2,3}grams.csv``; FormatError for a name that is not one segment."""
-    paths = tuple(f"corpora/{name}/{n}grams.csv" for n in (1, 2, 3))
-    if "/" in name or not all(is_safe_asset_path(p) for p in paths):
-        raise FormatError(f"corpus name {name!r} is not a plain directory name")
-    return paths[0], paths[1], paths[2]
-
-
-def cost_matrix_path(name: str) -> str:
-    if "/" in name or not is_safe_asset_path(name) or not name.endswith(".csv"):
-        raise FormatError(f"cost matrix {name!r} is not a top-level .csv asset")
-    return name
-
-
-def job_asset_paths(corpus_name: str, cost_matrix: str = DEFAULT_COST_MATRIX) -> list[str]:
-    """Every manifest path a job's scoring depends on."""
-    return [*corpus_paths(corpus_name), cost_matrix_path(cost_matrix), KEYCODES_PATH]
 
 
 async def load_corpus(valkey: Redis, keys: Keys, name: str) -> Corpus:

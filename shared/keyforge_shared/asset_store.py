@@ -12,38 +12,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Final, cast
 
 from redis.asyncio import Redis
 
+from keyforge_shared.asset_paths import is_safe_asset_path
 from keyforge_shared.keys import Keys
 
 # 256 KiB: big enough that a 5 MB corpus is 20 round trips, small enough that a
 # streaming reader holds little and one SET never stalls Valkey.
 CHUNK_SIZE: Final = 256 * 1024
-MAX_PATH_LENGTH: Final = 1024
-# One path segment: no leading dot (hidden files, "." and ".."), no separators,
-# no percent signs or backslashes, nothing a filesystem or URL would reinterpret.
-_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+-]{0,254}\Z")
-_SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 
 
 class AssetMissing(LookupError):
     """No manifest entry for a path, or its bytes are gone (data loss, collected)."""
-
-
-def is_safe_asset_path(path: str) -> bool:
-    """True for the relative, normalised paths assetmgr publishes and the gateway serves."""
-    if not path or len(path) > MAX_PATH_LENGTH:
-        return False
-    return all(_SEGMENT.match(segment) for segment in path.split("/"))
-
-
-def is_sha256(text: str) -> bool:
-    return bool(_SHA256.match(text))
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,6 @@ one every service's ACL user may read.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -21,9 +20,10 @@ from typing import Any
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.asyncio.client import PubSub
 
 from keyforge_shared.keys import Keys
+from keyforge_shared.loops import consume
 from keyforge_shared.runtime_settings import RuntimeSettings, validate_runtime_settings
 
 log = logging.getLogger(__name__)
@@ -106,47 +106,46 @@ async def read_announced(valkey: Redis, keys: Keys) -> bytes | None:
     return raw.encode() if isinstance(raw, str) else raw
 
 
-def _raise_if_cancelled() -> None:
-    """Honour a cancellation that redis-py swallowed.
+@dataclass
+class _Subscription:
+    """The follower's position: a pub/sub subscription, dropped (and renewed) on any failure."""
 
-    Cancelled while it connects, redis-py can eat the CancelledError and carry
-    on (measured: the follower then ran until its client was closed, past the
-    lifespan's stop grace). The request stays visible on the task, so the loop
-    checks it on every pass and after every error.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
+    valkey: Redis
+    keys: Keys
+    view: RuntimeView
+    backstop_s: float
+    pubsub: PubSub | None = None
+
+    async def read_once(self) -> None:
+        """Apply the stored key, then what the channel brings within ``backstop_s``."""
+        try:
+            if self.pubsub is None:
+                self.pubsub = self.valkey.pubsub(ignore_subscribe_messages=True)
+                await self.pubsub.subscribe(self.keys.settings_channel())
+            # Subscribed first, read second: nothing falls between the two.
+            raw = await read_announced(self.valkey, self.keys)
+            if raw is not None:
+                self.view.offer_payload(raw)
+            message = await self.pubsub.get_message(timeout=self.backstop_s)
+            while message is not None:
+                if message.get("type") == "message":
+                    self.view.offer_payload(message["data"])
+                message = await self.pubsub.get_message(timeout=0)
+        except BaseException:
+            pubsub, self.pubsub = self.pubsub, None
+            if pubsub is not None:
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+            raise
 
 
 async def follow_settings(
     valkey: Redis, keys: Keys, view: RuntimeView, *, backstop_s: float = BACKSTOP_S
 ) -> None:
-    """Apply announcements as they come, and the stored key every ``backstop_s``; forever."""
-    failures = 0
-    while True:
-        pubsub = valkey.pubsub(ignore_subscribe_messages=True)
-        try:
-            await pubsub.subscribe(keys.settings_channel())
-            while True:
-                _raise_if_cancelled()
-                # Subscribed first, read second: nothing falls between the two.
-                raw = await read_announced(valkey, keys)
-                if raw is not None:
-                    view.offer_payload(raw)
-                failures = 0
-                message = await pubsub.get_message(timeout=backstop_s)
-                while message is not None:
-                    if message.get("type") == "message":
-                        view.offer_payload(message["data"])
-                    message = await pubsub.get_message(timeout=0)
-        except asyncio.CancelledError:
-            raise
-        except (RedisError, OSError) as exc:
-            _raise_if_cancelled()
-            failures += 1
-            if failures == 1 or failures % 60 == 0:
-                log.warning("settings follower: %s; retrying", type(exc).__name__)
-            await asyncio.sleep(RETRY_S)
-        finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+    """Apply announcements as they come, and the stored key every ``backstop_s``; forever.
+
+    The consumer shape of :mod:`keyforge_shared.loops`: one read blocks for
+    ``backstop_s`` at most; a failure drops the subscription, is logged and
+    retried after ``RETRY_S``.
+    """
+    subscription = _Subscription(valkey, keys, view, backstop_s)
+    await consume("settings follower", subscription.read_once, retry_s=RETRY_S)

@@ -10,7 +10,6 @@ import pytest
 
 from keyforge_assetmgr.disk import list_asset_files
 from keyforge_assetmgr.kinds import Kind, kind_of, validate
-from keyforge_shared.asset_inputs import job_asset_paths
 from keyforge_shared.formats import (
     FormatError,
     parse_cost_matrix,
@@ -19,6 +18,7 @@ from keyforge_shared.formats import (
     parse_layout,
     parse_ngrams,
 )
+from keyforge_shared.job_scorer import job_asset_paths
 from tools.make_system_data import system_files
 
 REPO = Path(__file__).resolve().parents[2]

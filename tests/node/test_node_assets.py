@@ -15,8 +15,9 @@ import pytest
 from fastapi import FastAPI, Response
 
 from keyforge_node.asset_cache import AssetCache, AssetRefused
-from keyforge_node.job_model import ModelRecipe, asset_paths_of, build_job_model
+from keyforge_node.job_model import ModelRecipe, build_job_model
 from keyforge_shared.client.endpoints import Endpoint, async_client
+from keyforge_shared.job_scorer import spec_asset_paths
 from tests.support import serve_app
 
 SYSTEM = Path(__file__).resolve().parents[2] / "data" / "system"
@@ -124,10 +125,11 @@ async def test_only_hash_names_reach_the_disk(
 def _job_files(root: Path) -> tuple[dict[str, object], list[tuple[str, Path, str]]]:
     config: dict[str, object] = {
         "definition": json.loads((root / "keyboards" / "ortho_30.json").read_text()),
+        "weights": {},
         "corpus_name": "default",
     }
     files = []
-    for path in asset_paths_of(config):
+    for path in spec_asset_paths(config):
         data = (root / path).read_bytes()
         files.append((path, root / path, hashlib.sha256(data).hexdigest()))
     return config, files

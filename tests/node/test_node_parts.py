@@ -17,27 +17,29 @@ from keyforge_node.annealing import Chain, Schedule, run_batch
 from keyforge_node.hardware import l2_cache_kb, parse_cache_size
 from keyforge_node.heartbeat import WorkMeter
 from keyforge_node.identity import lock_state_dir, stable_node_id
-from keyforge_node.job_model import JobModel, ModelRecipe, asset_paths_of, build_job_model
+from keyforge_node.job_model import ModelRecipe, build_job_model
 from keyforge_node.outbox import Outbox, Result
 from keyforge_shared.client.backoff import Backoff, Stopped, unless_stopping
 from keyforge_shared.client.endpoints import Endpoint
 from keyforge_shared.client.secret_source import SecretSource
 from keyforge_shared.client.targets import derived_assets_url
+from keyforge_shared.job_scorer import JobScorer, spec_asset_paths
 
 SYSTEM = Path(__file__).resolve().parents[2] / "data" / "system"
 PINS = "0:KC_E,10:a,29:KC_Z"
 
 
 @cache
-def job_model(pinned_keys: str = "") -> JobModel:
+def job_model(pinned_keys: str = "") -> JobScorer:
     config: dict[str, Any] = {
         "definition": json.loads((SYSTEM / "keyboards" / "ortho_30.json").read_text()),
+        "weights": {},
         "corpus_name": "default",
         "pinned_keys": pinned_keys,
     }
     files = [
         (p, SYSTEM / p, hashlib.sha256((SYSTEM / p).read_bytes()).hexdigest())
-        for p in asset_paths_of(config)
+        for p in spec_asset_paths(config)
     ]
     return build_job_model(ModelRecipe.of(config, files))
 

@@ -15,7 +15,7 @@ import stat
 import time
 from pathlib import Path
 
-from keyforge_shared.asset_store import is_safe_asset_path
+from keyforge_shared.asset_paths import is_safe_asset_path
 
 # Editor swap files, partial downloads, atomic-write temporaries.
 _TEMPORARY_SUFFIXES = (

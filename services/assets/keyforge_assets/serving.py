@@ -18,14 +18,8 @@ from starlette.types import Receive, Scope, Send
 
 from keyforge_assets.conditional import UNSATISFIABLE, ByteRange, etag_matches, requested_range
 from keyforge_assets.gateway import Gateway
-from keyforge_shared.asset_store import (
-    MAX_PATH_LENGTH,
-    AssetMissing,
-    is_safe_asset_path,
-    is_sha256,
-    read_blob_info,
-    read_chunks,
-)
+from keyforge_shared.asset_paths import MAX_PATH_LENGTH, is_safe_asset_path, is_sha256
+from keyforge_shared.asset_store import AssetMissing, read_blob_info, read_chunks
 from keyforge_shared.errors import error_response
 
 log = logging.getLogger(__name__)

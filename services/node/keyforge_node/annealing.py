@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from keyforge_node.job_model import JobModel
+from keyforge_shared.job_scorer import JobScorer
 from keyforge_shared.scoring import LayoutState
 
 MIN_EPOCH_STEPS = 20_000
@@ -94,7 +94,7 @@ class Chain:
 class _Search:
     """One batch of one chain: the state lives here, the chain gets it back at the end."""
 
-    def __init__(self, job: JobModel, chain: Chain, schedule: Schedule) -> None:
+    def __init__(self, job: JobScorer, chain: Chain, schedule: Schedule) -> None:
         self.job, self.model, self.chain, self.schedule = job, job.model, chain, schedule
         self.rng = random.Random(hash((chain.seed, chain.epoch, chain.step)))  # noqa: S311
         self.state: LayoutState = self.model.state(chain.layout)
@@ -175,7 +175,7 @@ class _Search:
         return chain
 
 
-def run_batch(job: JobModel, chain: Chain, schedule: Schedule, steps: int) -> tuple[Chain, int]:
+def run_batch(job: JobScorer, chain: Chain, schedule: Schedule, steps: int) -> tuple[Chain, int]:
     """Advance ``chain`` by ``steps`` swap attempts; returns it and the swap deltas priced."""
     search = _Search(job, chain, schedule)
     if len(job.free_slots) < 2:

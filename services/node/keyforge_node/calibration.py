@@ -17,7 +17,8 @@ from typing import Any
 
 from keyforge_node.annealing import Chain, Schedule, run_batch
 from keyforge_node.asset_cache import AssetCache, AssetUnavailable
-from keyforge_node.job_model import ModelRecipe, asset_paths_of, build_job_model
+from keyforge_node.job_model import ModelRecipe, build_job_model
+from keyforge_shared.job_scorer import spec_asset_paths
 
 CALIBRATION_S = 2.0
 CHUNK_STEPS = 2_000
@@ -33,9 +34,13 @@ async def calibration_recipe(cache: AssetCache) -> ModelRecipe:
         raise AssetUnavailable("the asset manifest lists no keyboard to calibrate with")
     board = PREFERRED_KEYBOARD if PREFERRED_KEYBOARD in keyboards else keyboards[0]
     definition = json.loads((await cache.fetch(board, manifest[board])).read_bytes())
-    config: dict[str, Any] = {"definition": definition, "corpus_name": DEFAULT_CORPUS}
+    config: dict[str, Any] = {
+        "definition": definition,
+        "weights": {},
+        "corpus_name": DEFAULT_CORPUS,
+    }
     files = []
-    for path in asset_paths_of(config):
+    for path in spec_asset_paths(config):
         if path not in manifest:
             raise AssetUnavailable(f"the asset manifest lacks {path}")
         files.append((path, await cache.fetch(path, manifest[path]), manifest[path]))

@@ -32,12 +32,13 @@ from keyforge_node.hive_client import (
     Refused,
     UnknownNode,
 )
-from keyforge_node.job_model import JobModel, ModelRecipe, asset_paths_of, build_job_model
+from keyforge_node.job_model import ModelRecipe, build_job_model
 from keyforge_node.outbox import Outbox, Result
 from keyforge_node.session import NodeSession
 from keyforge_node.workers import WorkerPool
 from keyforge_shared.client.backoff import Backoff, Stopped, pause, unless_stopping
 from keyforge_shared.formats import FormatError
+from keyforge_shared.job_scorer import JobScorer, spec_asset_paths
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ CLOSED_STATUSES = frozenset({"cancelled", "done", "gone"})
 class LeaseRun:
     lease: Lease
     recipe: ModelRecipe
-    job: JobModel
+    job: JobScorer
     deadline: float  # event-loop time to stop working it
     lost: str | None = None  # why the lease was given up early
     failed_rounds: int = 0
@@ -76,7 +77,7 @@ class WorkLoop:
         self.outbox, self.meter = outbox, meter
         self.process_rate = process_rate
         self.current: LeaseRun | None = None
-        self._built: tuple[str, JobModel] | None = None
+        self._built: tuple[str, JobScorer] | None = None
         # (job id, when fetched, its valid layouts): the seeds of new chains.
         self._population: tuple[str, float, list[list[str]]] = ("", -1e9, [])
         self._refreshing: asyncio.Task[None] | None = None
@@ -126,7 +127,7 @@ class WorkLoop:
                 self.current = None
 
     async def _prepare(self, lease: Lease) -> LeaseRun:
-        paths = asset_paths_of(lease.config)
+        paths = spec_asset_paths(lease.config)
         hashes = dict(lease.assets)
         if not all(hashes.get(p) for p in paths):
             hashes.update(await self.cache.manifest())

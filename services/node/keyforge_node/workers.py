@@ -20,14 +20,15 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from keyforge_node.annealing import Chain, Schedule, run_batch
-from keyforge_node.job_model import JobModel, ModelRecipe, build_job_model
+from keyforge_node.job_model import ModelRecipe, build_job_model
+from keyforge_shared.job_scorer import JobScorer
 
 WORKER_NICENESS = 10
 MODELS_PER_WORKER = 2
 PR_SET_PDEATHSIG = 1
 
 # Per worker process: the models it built, by recipe key (never used in the node itself).
-_models: OrderedDict[str, JobModel] = OrderedDict()
+_models: OrderedDict[str, JobScorer] = OrderedDict()
 
 
 def _init_worker() -> None:
@@ -39,7 +40,7 @@ def _init_worker() -> None:
         os.nice(WORKER_NICENESS)
 
 
-def _model_for(recipe: ModelRecipe) -> JobModel:
+def _model_for(recipe: ModelRecipe) -> JobScorer:
     job = _models.get(recipe.key)
     if job is None:
         job = build_job_model(recipe)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from keyforge_hive.jobs.scorer import build_job_scorer, job_inputs
 from keyforge_hive.jobs.scoring_cache import _Lru
 from keyforge_shared import formats
+from keyforge_shared.job_scorer import build_job_scorer, job_inputs
 from keyforge_shared.scoring import load_corpus
 from tests.hive.conftest import SYSTEM_ASSETS
 from tests.hive.jobs_support import job_spec

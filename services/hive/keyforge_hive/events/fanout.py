@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
 from keyforge_shared.events import edge_event_id, read_new_entries, sse_frame
 from keyforge_shared.keys import Keys
-
-log = logging.getLogger(__name__)
+from keyforge_shared.loops import consume
 
 CLIENT_QUEUE = 1024
 READ_BLOCK_MS = 5000
@@ -80,6 +78,7 @@ class EventFanout:
     subscribers: set[Subscriber] = field(default_factory=set)
     delivered: int = 0
     dropped_clients: int = 0
+    last_id: str | None = None  # where the reader is in the log; None: not started
 
     def subscribe(self) -> Subscriber:
         subscriber = Subscriber()
@@ -113,22 +112,17 @@ class EventFanout:
                 subscriber.queue.put_nowait(KEEPALIVE)
 
     async def run(self) -> None:
-        """Read the log forever from its current end; survive Valkey restarts."""
-        last_id: str | None = None
-        while True:
-            try:
-                if last_id is None:
-                    last_id = await edge_event_id(self.reader, self.keys, newest=True) or "0-0"
-                entries = await read_new_entries(
-                    self.reader, self.keys, last_id, count=READ_COUNT, block_ms=READ_BLOCK_MS
-                )
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("event reader: %s; retrying", type(exc).__name__)
-                await asyncio.sleep(RETRY_S)
-                continue
-            for entry_id, fields in entries:
-                frame = frame_of(entry_id, fields)
-                last_id = frame.id
-                self.offer(frame)
+        """Read the log from its current end until cancelled; survive Valkey restarts."""
+        await consume("event reader", self.read_once, retry_s=RETRY_S)
+
+    async def read_once(self) -> None:
+        """One ``XREAD`` (blocking ``READ_BLOCK_MS`` at most); its entries go to every client."""
+        if self.last_id is None:
+            self.last_id = await edge_event_id(self.reader, self.keys, newest=True) or "0-0"
+        entries = await read_new_entries(
+            self.reader, self.keys, self.last_id, count=READ_COUNT, block_ms=READ_BLOCK_MS
+        )
+        for entry_id, fields in entries:
+            frame = frame_of(entry_id, fields)
+            self.last_id = frame.id
+            self.offer(frame)

@@ -32,9 +32,9 @@ from typing import Any, cast
 import asyncpg
 from redis.asyncio import Redis
 
-from keyforge_shared.asset_inputs import DEFAULT_COST_MATRIX, job_asset_paths
 from keyforge_shared.asset_store import ManifestEntry
 from keyforge_shared.formats import FormatError
+from keyforge_shared.job_scorer import DEFAULT_COST_MATRIX, job_asset_paths
 from keyforge_shared.keys import Keys
 
 log = logging.getLogger(__name__)

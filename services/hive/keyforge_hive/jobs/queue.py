@@ -26,9 +26,10 @@ from typing import cast
 import asyncpg
 from redis.asyncio import Redis
 
-from keyforge_hive.events.fanout import EventFanout
+from keyforge_hive.events.fanout import EventFanout, Subscriber
 from keyforge_hive.jobs.leases import Lease, Leaser
 from keyforge_shared.keys import Keys
+from keyforge_shared.loops import consume
 
 log = logging.getLogger(__name__)
 
@@ -154,14 +155,29 @@ class JobQueue:
                 return None
 
     async def relay_wakeups(self, fanout: EventFanout) -> None:
-        """Background task: fleet events that may make work leasable wake the polls here."""
-        while True:
-            subscriber = fanout.subscribe()
-            try:
-                while (frame := await subscriber.queue.get()) is not None:
-                    if event_type(frame.wire) in WAKING_EVENTS:
-                        self.signal.notify()
-            finally:
+        """Background task: fleet events that may make work leasable wake the polls here.
+
+        A consumer (:func:`keyforge_shared.loops.consume`) of this hive's fan-out,
+        subscribed like an SSE client; a stream the fan-out ends (it was too slow,
+        or the hive drains) is replaced by a new one.
+        """
+        subscriber: Subscriber | None = None
+
+        async def relay_one() -> None:
+            nonlocal subscriber
+            if subscriber is None:
+                subscriber = fanout.subscribe()
+            frame = await subscriber.queue.get()
+            if frame is None:
+                fanout.unsubscribe(subscriber)
+                subscriber = None
+            elif event_type(frame.wire) in WAKING_EVENTS:
+                self.signal.notify()
+
+        try:
+            await consume("job wake-up relay", relay_one)
+        finally:
+            if subscriber is not None:
                 fanout.unsubscribe(subscriber)
 
     async def sync_queue(self) -> None:

@@ -18,13 +18,13 @@ from keyforge_hive.auth import NodeAuth
 from keyforge_hive.jobs.leases import LeaseId
 from keyforge_hive.jobs.results import Verified, record_event, store_result
 from keyforge_hive.jobs.routes import checked_job_id
-from keyforge_hive.jobs.scorer import JobScorer
 from keyforge_hive.jobs.scoring_cache import AssetsUnavailable
 from keyforge_hive.jobs.store import job_spec_text
 from keyforge_hive.nodes.registry import NodeId
 from keyforge_hive.state import Hive, HiveDep
 from keyforge_shared.errors import Conflict, DependencyDown, KeyforgeError
 from keyforge_shared.formats import FormatError
+from keyforge_shared.job_scorer import JobScorer
 from keyforge_shared.scoring import ScoringModel
 
 router = APIRouter(tags=["results"])

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Path, Query, Request
 
 from keyforge_hive.auth import AdminAuth, NodeAuth
 from keyforge_hive.jobs.leases import DEFAULT_SLOTS
-from keyforge_hive.jobs.scorer import job_inputs
 from keyforge_hive.jobs.scoring_cache import AssetsUnavailable, resolve_assets
 from keyforge_hive.jobs.spec import JobSpec, geometry_fingerprint, job_id_of, parse_spec_text
 from keyforge_hive.jobs.store import (
@@ -28,6 +27,7 @@ from keyforge_hive.records.scoring_model import scoring_model
 from keyforge_hive.state import Hive, HiveDep
 from keyforge_shared.errors import KeyforgeError, NotFound
 from keyforge_shared.formats import FormatError
+from keyforge_shared.job_scorer import job_inputs
 
 router = APIRouter(tags=["jobs"])
 

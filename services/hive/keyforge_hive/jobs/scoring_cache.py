@@ -11,6 +11,7 @@ corpus parse it once.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
@@ -19,9 +20,9 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 
-from keyforge_hive.jobs.scorer import JobInputs, JobScorer, build_job_scorer, job_inputs_from_text
 from keyforge_shared.asset_store import AssetMissing, ManifestEntry, read_blob
 from keyforge_shared.formats import parse_cost_matrix, parse_keycodes
+from keyforge_shared.job_scorer import JobInputs, JobScorer, build_job_scorer, job_inputs
 from keyforge_shared.keys import Keys
 from keyforge_shared.scoring import load_corpus
 
@@ -100,7 +101,7 @@ class ScorerCache:
     async def inputs_for(self, job_id: str, load_spec: SpecLoader) -> JobInputs:
         inputs: JobInputs | None = self._inputs.take(job_id)
         if inputs is None:
-            inputs = job_inputs_from_text(await load_spec())
+            inputs = job_inputs(json.loads(await load_spec()))
             self._inputs.put(job_id, inputs)
         return inputs
 

@@ -21,8 +21,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from keyforge_hive.storable import storable_text
-from keyforge_shared.asset_inputs import DEFAULT_COST_MATRIX
 from keyforge_shared.formats import FormatError, KeyboardDefinition
+from keyforge_shared.job_scorer import DEFAULT_COST_MATRIX
 
 Count = Annotated[int, Field(ge=0, le=1_000_000_000)]
 FiniteParam = Annotated[float, Field(allow_inf_nan=False, ge=0, le=1e12)]

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 
 from keyforge_shared.keys import Keys
+from keyforge_shared.loops import consume
 
 MAX_BATCH = 512
 # Batches in flight at once: one filling while one is on the wire keeps Valkey
@@ -112,24 +113,26 @@ class HeartbeatBatcher:
         return await beat.done
 
     async def run(self) -> None:
-        """The flushers; run as a background task for the app's lifetime."""
-        await asyncio.gather(*(self._flusher() for _ in range(FLUSHERS)))
-
-    async def _flusher(self) -> None:
+        """The flushers, consumers of the pending beats; a background task for the app's life."""
+        flushers = (consume(f"heartbeat flusher {i}", self._flush_pending) for i in range(FLUSHERS))
         try:
-            while True:
-                await self._wakeup.wait()
-                self._wakeup.clear()
-                while self._pending:
-                    batch = self._pending[:MAX_BATCH]
-                    del self._pending[:MAX_BATCH]
-                    await self._flush(batch)
+            await asyncio.gather(*flushers)
         finally:
             # Stopping: whoever still waits gets an answer (a 503), not a hang.
             for beat in self._pending:
                 if not beat.done.done():
                     beat.done.set_exception(ConnectionError("hive is shutting down"))
             self._pending.clear()
+
+    async def _flush_pending(self) -> None:
+        """Wait for beats (unless some are left from a failed pass), then send them all."""
+        if not self._pending:
+            await self._wakeup.wait()
+        self._wakeup.clear()
+        while self._pending:
+            batch = self._pending[:MAX_BATCH]
+            del self._pending[:MAX_BATCH]
+            await self._flush(batch)
 
     async def _flush(self, batch: list[_Beat]) -> None:
         keys = [

@@ -1,32 +1,67 @@
-"""What the hive needs to verify one job's layouts: its scoring model, alphabet and pins.
+"""A job's scoring model, alphabet and pins: what the hive verifies with, the node searches with.
 
-A ``JobScorer`` is built from the job's spec and the exact asset bytes the
-manifest names (by sha256), so the hive scores with what the asset gateway
-serves to nodes. Building parses the corpus and compiles the model (about
-60-90 ms): callers run :func:`build_job_scorer` off the event loop.
+Both sides build it here, from the job's spec and the exact asset bytes the
+manifest names (by sha256), so a node scores with the very model the hive
+recomputes its claims with: same defaults, same checks, same floats. The
+hive parses the shared assets once and caches them (:func:`build_job_scorer`);
+the node hands over the bytes it verified (:func:`build_job_scorer_from_bytes`).
+Building parses and compiles the model (tens of milliseconds): run it off
+the event loop.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from keyforge_shared.asset_inputs import DEFAULT_COST_MATRIX, KEYCODES_PATH, job_asset_paths
+from keyforge_shared.asset_paths import is_safe_asset_path
 from keyforge_shared.formats import (
     CostEntry,
     FormatError,
     KeyboardDefinition,
     KeycodeTable,
+    parse_cost_matrix,
     parse_definition,
+    parse_keycodes,
     parse_layout,
     parse_pinned_keys,
 )
 from keyforge_shared.scoring import Corpus, ScoringModel, Weights, build_model, parse_weights
+from keyforge_shared.scoring.corpus import load_corpus
+
+KEYCODES_PATH = "keycodes.json"
+DEFAULT_COST_MATRIX = "cost_matrix.csv"
+
+
+def corpus_paths(name: str) -> tuple[str, str, str]:
+    """``corpora/<name>/{1,2,3}grams.csv``; FormatError for a name that is not one segment."""
+    paths = tuple(f"corpora/{name}/{n}grams.csv" for n in (1, 2, 3))
+    if "/" in name or not all(is_safe_asset_path(p) for p in paths):
+        raise FormatError(f"corpus name {name!r} is not a plain directory name")
+    return paths[0], paths[1], paths[2]
+
+
+def cost_matrix_path(name: str) -> str:
+    if "/" in name or not is_safe_asset_path(name) or not name.endswith(".csv"):
+        raise FormatError(f"cost matrix {name!r} is not a top-level .csv asset")
+    return name
+
+
+def job_asset_paths(corpus_name: str, cost_matrix: str = DEFAULT_COST_MATRIX) -> list[str]:
+    """Every manifest path a job's scoring depends on."""
+    return [*corpus_paths(corpus_name), cost_matrix_path(cost_matrix), KEYCODES_PATH]
+
+
+def spec_asset_paths(spec: Mapping[str, Any]) -> list[str]:
+    """The asset paths a spec names, defaults applied: a missing ``cost_matrix`` is the default
+    one; a present one must name an asset (FormatError otherwise, as for the corpus name)."""
+    return job_asset_paths(
+        str(spec.get("corpus_name", "")), str(spec.get("cost_matrix", DEFAULT_COST_MATRIX))
+    )
 
 
 @dataclass(frozen=True)
@@ -45,12 +80,10 @@ class JobInputs:
 
 
 def job_inputs(spec: Mapping[str, Any]) -> JobInputs:
-    """FormatError for a spec whose definition, weights or asset names do not parse."""
+    """The one reading of a spec's scoring fields; FormatError for what does not parse."""
     definition = parse_definition(spec.get("definition"))
     definition.reference_layout()  # a job needs one: it defines the alphabet
-    paths = job_asset_paths(
-        str(spec.get("corpus_name", "")), str(spec.get("cost_matrix", DEFAULT_COST_MATRIX))
-    )
+    paths = spec_asset_paths(spec)
     return JobInputs(
         definition=definition,
         weights=parse_weights(spec.get("weights")),
@@ -60,10 +93,6 @@ def job_inputs(spec: Mapping[str, Any]) -> JobInputs:
     )
 
 
-def job_inputs_from_text(spec_text: str) -> JobInputs:
-    return job_inputs(json.loads(spec_text))
-
-
 @dataclass(frozen=True)
 class JobScorer:
     model: ScoringModel
@@ -71,6 +100,7 @@ class JobScorer:
     reference: tuple[str, ...]  # the reference layout, canonical keycode ids
     alphabet: Counter[str]
     pinned: Mapping[int, str]
+    free_slots: tuple[int, ...]  # the slots a swap may touch: not pinned
     assets: Mapping[str, str]  # path -> the sha256 this scorer was built from
     size_bytes: int  # its tables: about 1.5 MB for a 30-key board, 11 MB for 104 keys
 
@@ -96,12 +126,27 @@ class JobScorer:
                 raise FormatError(f"slot {slot} is pinned to {keycode}, found {layout[slot]}")
         return layout
 
-    def accepts(self, text: str) -> bool:
+    def valid_layout(self, text: str) -> list[str] | None:
+        """``text`` as canonical keycodes if it is a valid result for this job, else None."""
         try:
-            self.result_layout(text)
+            return self.result_layout(text)
         except FormatError:
-            return False
-        return True
+            return None
+
+    def accepts(self, text: str) -> bool:
+        return self.valid_layout(text) is not None
+
+    def with_pins(self, layout: Sequence[str]) -> list[str]:
+        """``layout`` with every pinned keycode moved into its slot by swaps (same multiset)."""
+        fixed = list(layout)
+        for slot, keycode in sorted(self.pinned.items()):
+            if fixed[slot] == keycode:
+                continue
+            donor = next(
+                s for s, k in enumerate(fixed) if k == keycode and self.pinned.get(s) != keycode
+            )
+            fixed[slot], fixed[donor] = fixed[donor], fixed[slot]
+        return fixed
 
 
 def build_job_scorer(
@@ -111,7 +156,7 @@ def build_job_scorer(
     keycodes: KeycodeTable,
     assets: Mapping[str, str],
 ) -> JobScorer:
-    """CPU-bound (tens of milliseconds): run it in a worker thread."""
+    """From parsed assets (the hive parses each shared asset once). CPU-bound: a worker thread."""
     n_keys = len(inputs.definition.geometry.keys)
     _, reference_text = inputs.definition.reference_layout()
     reference = parse_layout(reference_text, keycodes, n_keys)
@@ -121,8 +166,30 @@ def build_job_scorer(
     if short:
         raise FormatError(f"pinned keycodes {sorted(short)} are not in the reference layout")
     model = build_model(inputs.definition, inputs.weights, corpus, keycodes, cost_matrix)
+    free = tuple(slot for slot in range(n_keys) if slot not in pinned)
     return JobScorer(
-        model, keycodes, tuple(reference), alphabet, pinned, dict(assets), table_bytes(model)
+        model=model,
+        keycodes=keycodes,
+        reference=tuple(reference),
+        alphabet=alphabet,
+        pinned=pinned,
+        free_slots=free,
+        assets=dict(assets),
+        size_bytes=table_bytes(model),
+    )
+
+
+def build_job_scorer_from_bytes(
+    inputs: JobInputs, blobs: Mapping[str, bytes], assets: Mapping[str, str]
+) -> JobScorer:
+    """From the raw bytes of ``inputs.asset_paths`` (already verified against their sha256)."""
+    one, two, three = (blobs[path] for path in inputs.corpus_paths)
+    return build_job_scorer(
+        inputs,
+        load_corpus(one, two, three),
+        parse_cost_matrix(blobs[inputs.cost_matrix_path]),
+        parse_keycodes(blobs[KEYCODES_PATH]),
+        assets,
     )
 
 
