@@ -10,6 +10,7 @@ a job already has changes nothing and announces nothing.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -38,7 +39,7 @@ SELECT job_id, status, created_at, best_score, result_count, keyboard_name
 
 GET_JOB = """
 SELECT job_id, status, created_at, updated_at, keyboard, keyboard_name, slots,
-       result_count, best_score, best_layout, best_metrics, model_id
+       result_count, best_score, best_layout, best_metrics, model_id, spec
   FROM jobs WHERE job_id = $1
 """
 
@@ -149,6 +150,20 @@ async def job_view(pool: asyncpg.Pool, job_id: str) -> dict[str, Any]:
         "best_layout": row["best_layout"],
         "metrics": row["best_metrics"],
         "model_id": row["model_id"],
+        **_spec_summary(row["spec"]),
+    }
+
+
+def _spec_summary(spec_text: str) -> dict[str, Any]:
+    """What a client needs to draw and explain a job (the weights stay out: long, and only
+    the scorer reads them)."""
+    spec = json.loads(spec_text)
+    return {
+        "definition": spec.get("definition"),
+        "pinned_keys": spec.get("pinned_keys", ""),
+        "params": spec.get("params"),
+        "corpus_name": spec.get("corpus_name"),
+        "cost_matrix": spec.get("cost_matrix", "cost_matrix.csv"),
     }
 
 

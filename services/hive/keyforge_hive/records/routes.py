@@ -11,7 +11,6 @@ from fastapi.responses import Response
 
 from keyforge_hive.jobs.result_routes import layout_metrics
 from keyforge_hive.jobs.routes import JobIdPath, checked_job_id
-from keyforge_hive.jobs.scorer import JobScorer
 from keyforge_hive.jobs.scoring_cache import AssetsUnavailable
 from keyforge_hive.jobs.store import job_exists, job_spec_text, job_view, unknown_job
 from keyforge_hive.records import export
@@ -19,6 +18,7 @@ from keyforge_hive.records.store import contributors, job_history, leaderboard, 
 from keyforge_hive.state import Hive, HiveDep
 from keyforge_shared.errors import DependencyDown, KeyforgeError, NotFound
 from keyforge_shared.formats import FormatError
+from keyforge_shared.job_scorer import JobScorer
 from keyforge_shared.protocol.records import (
     Contributor,
     HistoryPoint,

@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from keyforge_hive.jobs.scorer import JobInputs, JobScorer
+from keyforge_shared.job_scorer import JobInputs, JobScorer
 
 
 def _sha256(data: bytes) -> str:
