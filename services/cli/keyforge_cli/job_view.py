@@ -81,7 +81,7 @@ def job_panel(job: Mapping[str, Any], labels: Mapping[str, str],
     else:
         body = draw_board(keys, layout.split(), labels, pinned_slots(job.get("pinned_keys", "")))
     grid = Table.grid(padding=(0, 4))
-    grid.add_column()
+    grid.add_column(no_wrap=True)  # a wrapped row would no longer be a row of keys
     grid.add_column()
     grid.add_row(body, metrics_table(job.get("metrics")))
     return Group(header, Text(""), grid, *extra)
