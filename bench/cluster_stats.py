@@ -17,8 +17,9 @@ from redis.asyncio import Redis
 from bench.servers import Backends, backends
 from keyforge_hive.nodes.cluster_stats import get_cluster_stats
 from keyforge_hive.nodes.heartbeats import HeartbeatBatcher
-from keyforge_hive.nodes.telemetry import HeartbeatIn, encode_telemetry
+from keyforge_hive.nodes.telemetry import encode_telemetry
 from keyforge_shared.keys import Keys
+from keyforge_shared.protocol.nodes import HeartbeatIn
 
 
 async def seed(valkey: Redis, keys: Keys, count: int) -> None:
@@ -71,7 +72,7 @@ async def measure(args: argparse.Namespace, back: Backends) -> None:
             started = time.perf_counter()
             stats = await get_cluster_stats(hive, keys, pool, down_after_s=600)
             timings.append((time.perf_counter() - started) * 1000)
-        assert stats["nodes_online"] == args.nodes, stats
+        assert stats.nodes_online == args.nodes, stats
         naive = []
         for _ in range(max(3, args.runs // 10)):
             started = time.perf_counter()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bench.servers import NODE_SECRET, Backends, WrkResult, backends, served, uvicorn_argv, wrk
 from keyforge_shared.processes import free_port
+from keyforge_shared.protocol import headers as wire
 from keyforge_swarm.fasthttp import FastHttpClient
 
 HERE = Path(__file__).resolve().parent
@@ -38,7 +39,7 @@ async def register_nodes(url: str) -> None:
                             "l2_cache_kb": 1024,
                             "ops_per_sec": 1e6,
                         },
-                        {"X-Keyforge-Secret": NODE_SECRET},
+                        {wire.NODE_SECRET: NODE_SECRET},
                     )
                     for i in range(start, start + 100)
                 )

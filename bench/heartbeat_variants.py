@@ -14,8 +14,9 @@ import asyncpg
 from fastapi import FastAPI, Response
 from redis.asyncio import Redis
 
-from keyforge_hive.nodes.telemetry import HeartbeatIn, encode_telemetry
+from keyforge_hive.nodes.telemetry import encode_telemetry
 from keyforge_shared.keys import Keys
+from keyforge_shared.protocol.nodes import HeartbeatIn
 
 
 def bare_app() -> FastAPI:

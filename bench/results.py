@@ -32,10 +32,11 @@ from keyforge_shared.connect import connect_valkey
 from keyforge_shared.job_scorer import build_job_scorer, job_inputs
 from keyforge_shared.keys import Keys
 from keyforge_shared.processes import free_port
+from keyforge_shared.protocol import headers as wire
 from keyforge_shared.scoring import load_corpus
 
 SYSTEM = Path(__file__).resolve().parents[1] / "data" / "system"
-HEADERS = {"X-Keyforge-Secret": NODE_SECRET}
+HEADERS = {wire.NODE_SECRET: NODE_SECRET}
 PARAMS = {"search_epochs": 1, "search_steps": 1, "search_patience": 1,
           "search_patience_threshold": 0.1, "temp_min": 0.1, "temp_max": 1.0,
           "opt_limit_fast": 1, "opt_limit_slow": 1}  # fmt: skip

@@ -13,6 +13,8 @@ from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
 
 from keyforge_shared.errors import error_response
+from keyforge_shared.protocol.errors import error_responses
+from keyforge_shared.protocol.health import Health, Liveness
 from keyforge_shared.shutdown import Drain
 
 log = logging.getLogger(__name__)
@@ -62,15 +64,16 @@ def health_router(
     router = APIRouter(tags=["health"])
 
     @router.get("/livez")
-    async def livez() -> dict[str, str]:
-        return {"status": "ok"}
+    async def livez() -> Liveness:
+        return Liveness()
 
-    @router.get("/health", response_model=None)
+    # A JSONResponse either way: the 503 carries Retry-After and the checks.
+    @router.get("/health", response_model=Health, responses=error_responses(503))
     async def health(request: Request) -> JSONResponse:
         results = await run_checks(checks_of(request))
         failing = sorted(name for name, state in results.items() if state != "ok")
         if not failing:
-            return JSONResponse({"status": "ok", "checks": results})
+            return JSONResponse(Health(status="ok", checks=results).model_dump())
         return error_response(
             503,
             "dependency_down",
@@ -81,10 +84,10 @@ def health_router(
 
     if drain is not None:
 
-        @router.get("/readyz", response_model=None)
+        @router.get("/readyz", response_model=Liveness, responses=error_responses(503))
         async def readyz() -> JSONResponse:
             if not drain.draining:
-                return JSONResponse({"status": "ok"})
+                return JSONResponse(Liveness().model_dump())
             return error_response(
                 503,
                 "draining",

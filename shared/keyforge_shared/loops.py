@@ -11,10 +11,12 @@
 Both share one error policy. A loop never dies of one failed iteration
 (Valkey restarting, Postgres failing over): it logs the error type with how
 many failed in a row (the first of a streak and then every 60th, not a flood)
-and goes on, the consumer after ``RETRY_S``. Cancelling the task stops it at
-the next await, even if a client library swallowed the cancellation; the
-lifespan that started it stops it with :func:`stop_tasks`, within a bounded
-grace.
+and goes on, the consumer after ``RETRY_S``. Only the error types a loop
+names ``fatal`` end it (the asset manager's ``LockLost``: its term is over).
+
+Cancelling the task stops it at the next await, even if a client library
+swallowed the cancellation; the lifespan that started it stops it with
+:func:`stop_tasks`, within a bounded grace.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ async def run_every(
     interval_s: Callable[[], float],
     iteration: Callable[[], Awaitable[object]],
     *,
+    fatal: tuple[type[Exception], ...] = (),
     streak: FailureStreak | None = None,
 ) -> None:
     """Call ``iteration`` every ``interval_s()`` seconds (re-read each tick) until cancelled."""
@@ -84,6 +87,8 @@ async def run_every(
             await iteration()
             streak.succeeded()
         except asyncio.CancelledError:
+            raise
+        except fatal:
             raise
         except Exception as exc:
             raise_if_cancelled()
@@ -99,6 +104,7 @@ async def consume(
     read_once: Callable[[], Awaitable[object]],
     *,
     retry_s: float = RETRY_S,
+    fatal: tuple[type[Exception], ...] = (),
     streak: FailureStreak | None = None,
 ) -> None:
     """Call ``read_once`` again and again until cancelled; after a failure wait ``retry_s``.
@@ -113,6 +119,8 @@ async def consume(
             await read_once()
             streak.succeeded()
         except asyncio.CancelledError:
+            raise
+        except fatal:
             raise
         except Exception as exc:
             raise_if_cancelled()

@@ -89,7 +89,7 @@ async def test_kv_cat_get_and_gc(
         assert code == 1
         assert "unknown_key" in err
 
-        code, out, err = await keyforge("gc", "--retain-days", "0", "--dsn", database_url)
+        code, out, err = await keyforge("gc", "--retain-days", "0", "--hive", url)
         assert code == 0, err
         assert "superseded" in out
     rows: list[Any] = await sql(database_url, "SELECT key, version FROM kv WHERE key = 'threads'")

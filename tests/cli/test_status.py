@@ -7,6 +7,9 @@ from datetime import UTC, datetime, timedelta
 from rich.console import Console
 
 from keyforge_cli.status import jobs_table, nodes_table, stats_table
+from keyforge_shared.protocol.cluster import ClusterStats
+from keyforge_shared.protocol.jobs import JobSummary
+from keyforge_shared.protocol.nodes import NodeView
 
 STATS = {
     "nodes_online": 2,
@@ -27,32 +30,40 @@ def rendered(*tables: object) -> str:
     return console.export_text()
 
 
-def node(node_id: str, status: str, ips: float) -> dict[str, object]:
+def node(node_id: str, status: str, ips: float) -> NodeView:
     seen = (datetime.now(UTC) - timedelta(seconds=5)).isoformat()
-    return {
-        "node_id": node_id,
-        "cpu_model": "AMD EPYC",
-        "cores": 2,
-        "status": status,
-        "last_seen": seen,
-        "ips": ips,
-        "labels": {},
-    }
+    return NodeView.model_validate(
+        {
+            "node_id": node_id,
+            "cpu_model": "AMD EPYC",
+            "cores": 2,
+            "status": status,
+            "last_seen": seen,
+            "ips": ips,
+            "labels": {},
+        }
+    )
 
 
 def test_stats_nodes_and_jobs_read_as_tables() -> None:
     nodes = [node("slow", "ready", 10.0), node("gone", "down", 0.0), node("fast", "ready", 9e4)]
     jobs = [
-        {
-            "job_id": "ab" * 32,
-            "status": "active",
-            "created_at": "2026-01-01T00:00:00+00:00",
-            "best_score": 1584.2021,
-            "results": 7,
-            "keyboard_name": "Ortho 30",
-        }
+        JobSummary.model_validate(
+            {
+                "job_id": "ab" * 32,
+                "status": "active",
+                "created_at": "2026-01-01T00:00:00+00:00",
+                "best_score": 1584.2021,
+                "results": 7,
+                "keyboard_name": "Ortho 30",
+            }
+        )
     ]
-    text = rendered(stats_table(STATS), nodes_table(nodes, limit=2), jobs_table(jobs))
+    text = rendered(
+        stats_table(ClusterStats.model_validate(STATS)),
+        nodes_table(nodes, limit=2),
+        jobs_table(jobs),
+    )
     assert "61,234" in text
     assert "3.0 GiB / 16.0 GiB" in text
     assert text.index("fast") < text.index("slow")  # ready first, busiest first

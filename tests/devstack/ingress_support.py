@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from keyforge_devstack.apache import find_apache
+from keyforge_shared.protocol import headers as wire
 from keyforge_swarm.fasthttp import FastHttpClient
 from tests.devstack.test_up import keyforge
 
@@ -179,7 +180,7 @@ class SimulatedNodes:
         self, client: FastHttpClient, node: _Node, path: str, body: dict[str, Any]
     ) -> int:
         try:
-            reply = await client.post_json(path, body, {"X-Keyforge-Secret": node.secret})
+            reply = await client.post_json(path, body, {wire.NODE_SECRET: node.secret})
         except (OSError, EOFError, asyncio.IncompleteReadError, TimeoutError) as exc:
             self.report.errors[type(exc).__name__] += 1
             return 0

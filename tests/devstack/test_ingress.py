@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from keyforge_shared.processes import pid_alive
+from keyforge_shared.protocol import headers as wire
 from tests.devstack.ingress_support import SimulatedNodes, Stack, running_stack, wait_for
 from tests.devstack.test_up import keyforge
 
@@ -197,7 +198,7 @@ def test_events_stream_through_apache_as_they_happen(stack: Stack) -> None:
                 "POST",
                 "api",
                 "/nodes/register",
-                headers={"X-Keyforge-Secret": stack.secret()},
+                headers={wire.NODE_SECRET: stack.secret()},
                 json={
                     "node_id": node_id,
                     "cpu_model": "x",
@@ -298,13 +299,9 @@ def test_secret_rotation_under_load_fails_no_request(stack: Stack) -> None:
     beat = {"ips": 1.0}
     path = "/nodes/sim-000/heartbeat"
     for _ in range(4):  # both hives
-        refused = rotated.request(
-            "POST", "api", path, headers={"X-Keyforge-Secret": old}, json=beat
-        )
+        refused = rotated.request("POST", "api", path, headers={wire.NODE_SECRET: old}, json=beat)
         assert refused.status_code == 401
-        accepted = rotated.request(
-            "POST", "api", path, headers={"X-Keyforge-Secret": new}, json=beat
-        )
+        accepted = rotated.request("POST", "api", path, headers={wire.NODE_SECRET: new}, json=beat)
         assert accepted.status_code == 204
 
 
@@ -320,8 +317,8 @@ def test_admin_secret_rotation(stack: Stack) -> None:
     assert new != old
     assert rotated.info["secrets"]["admin"] == new
     for _ in range(4):
-        assert rotated.get("api", "/nodes", headers={"X-Keyforge-Admin": old}).status_code == 401
-        assert rotated.get("api", "/nodes", headers={"X-Keyforge-Admin": new}).status_code == 200
+        assert rotated.get("api", "/nodes", headers={wire.ADMIN_SECRET: old}).status_code == 401
+        assert rotated.get("api", "/nodes", headers={wire.ADMIN_SECRET: new}).status_code == 200
 
 
 def test_rotate_without_a_fleet_says_so(tmp_path: Path) -> None:

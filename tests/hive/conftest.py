@@ -18,11 +18,12 @@ from redis.asyncio import Redis
 
 from keyforge_hive.app import create_app
 from keyforge_shared.processes import free_port, spawn, stop_process, wait_for_port
+from keyforge_shared.protocol import headers as wire
 from tests.conftest import ValkeyFixture
 from tests.support import ADMIN_SECRET, NODE_SECRET, hive_process_env, hive_settings, serve_app
 
-NODE_HEADERS = {"X-Keyforge-Secret": NODE_SECRET}
-ADMIN_HEADERS = {"X-Keyforge-Admin": ADMIN_SECRET}
+NODE_HEADERS = {wire.NODE_SECRET: NODE_SECRET}
+ADMIN_HEADERS = {wire.ADMIN_SECRET: ADMIN_SECRET}
 
 
 @dataclass

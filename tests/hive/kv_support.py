@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from keyforge_shared.protocol import headers as wire
 from tests.hive.conftest import ADMIN_HEADERS, NODE_HEADERS
 
 
@@ -46,7 +47,7 @@ async def lease(database_url: str, job: str, node_id: str, *, seconds: int = 300
 
 
 def node_headers(node_id: str) -> dict[str, str]:
-    return {**NODE_HEADERS, "X-Keyforge-Node": node_id}
+    return {**NODE_HEADERS, wire.NODE_ID: node_id}
 
 
 async def admin_put(

@@ -22,6 +22,7 @@ import httpx
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from keyforge_shared.protocol import headers as wire
 from tests.hive.conftest import ADMIN_HEADERS, NODE_HEADERS, SYSTEM_ASSETS, HivePair, registration
 from tests.hive.jobs_support import create_job, job_spec, layout_keys, local_model, ready_node
 
@@ -62,7 +63,7 @@ query_values = st.text(max_size=20) | st.integers().map(str) | st.sampled_from([
 # Mostly valid credentials: the point is to get past authentication into each handler.
 credentials = st.sampled_from(
     [NODE_HEADERS, NODE_HEADERS, ADMIN_HEADERS, ADMIN_HEADERS, ADMIN_HEADERS, {},
-     {"X-Keyforge-Secret": "wrong"}, {"X-Keyforge-Admin": NODE_HEADERS["X-Keyforge-Secret"]}]
+     {wire.NODE_SECRET: "wrong"}, {wire.ADMIN_SECRET: NODE_HEADERS[wire.NODE_SECRET]}]
 )  # fmt: skip
 
 

@@ -4,6 +4,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from keyforge_shared.protocol import headers as wire
 from tests.conftest import ValkeyFixture
 from tests.hive.conftest import ADMIN_HEADERS, NODE_HEADERS, HivePair, registration, running_hives
 from tests.support import ADMIN_SECRET, NODE_SECRET
@@ -24,9 +25,9 @@ def assert_envelope(response: httpx.Response, status: int, code: str) -> None:
     "headers",
     [
         {},
-        {"X-Keyforge-Secret": "wrong"},
-        {"X-Keyforge-Secret": NODE_SECRET + "x"},
-        {"X-Keyforge-Admin": "nope"},
+        {wire.NODE_SECRET: "wrong"},
+        {wire.NODE_SECRET: NODE_SECRET + "x"},
+        {wire.ADMIN_SECRET: "nope"},
     ],
 )
 async def test_node_endpoint_refuses_missing_or_wrong_secret(
@@ -44,11 +45,11 @@ async def test_node_endpoints_accept_the_admin_secret(hives: HivePair) -> None:
 async def test_admin_endpoint_roles(hives: HivePair) -> None:
     assert_envelope(await hives.a.get("/nodes", headers=NODE_HEADERS), 403, "forbidden")
     # The node secret in the admin header is still only the node role.
-    only_node = {"X-Keyforge-Admin": NODE_SECRET}
+    only_node = {wire.ADMIN_SECRET: NODE_SECRET}
     assert_envelope(await hives.a.get("/nodes", headers=only_node), 403, "forbidden")
     assert_envelope(await hives.a.get("/nodes"), 401, "unauthorized")
     assert_envelope(
-        await hives.a.get("/nodes", headers={"X-Keyforge-Admin": "x"}), 401, "unauthorized"
+        await hives.a.get("/nodes", headers={wire.ADMIN_SECRET: "x"}), 401, "unauthorized"
     )
     assert (await hives.a.get("/nodes", headers=ADMIN_HEADERS)).status_code == 200
 
@@ -58,23 +59,21 @@ async def test_previous_secrets_only_while_configured(
 ) -> None:
     rotating = {"HIVE_SECRET_PREVIOUS": OLD_NODE, "HIVE_ADMIN_SECRET_PREVIOUS": OLD_ADMIN}
     async with running_hives(database_url, valkey, count=1, **rotating) as (hive,):
-        old_node = {"X-Keyforge-Secret": OLD_NODE}
+        old_node = {wire.NODE_SECRET: OLD_NODE}
         assert (
             await hive.post("/nodes/register", json=registration("n1"), headers=old_node)
         ).status_code == 200
-        assert (
-            await hive.get("/nodes", headers={"X-Keyforge-Admin": OLD_ADMIN})
-        ).status_code == 200
+        assert (await hive.get("/nodes", headers={wire.ADMIN_SECRET: OLD_ADMIN})).status_code == 200
         assert (await hive.get("/nodes", headers=old_node)).status_code == 403
     async with running_hives(database_url, valkey, count=1) as (hive,):
         response = await hive.post(
-            "/nodes/register", json=registration("n1"), headers={"X-Keyforge-Secret": OLD_NODE}
+            "/nodes/register", json=registration("n1"), headers={wire.NODE_SECRET: OLD_NODE}
         )
         assert_envelope(response, 401, "unauthorized")
-        response = await hive.get("/nodes", headers={"X-Keyforge-Admin": OLD_ADMIN})
+        response = await hive.get("/nodes", headers={wire.ADMIN_SECRET: OLD_ADMIN})
         assert_envelope(response, 401, "unauthorized")
         assert (
-            await hive.get("/nodes", headers={"X-Keyforge-Admin": ADMIN_SECRET})
+            await hive.get("/nodes", headers={wire.ADMIN_SECRET: ADMIN_SECRET})
         ).status_code == 200
 
 

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from keyforge_assetmgr.app import create_app as create_manager_app
 from keyforge_assets.app import create_app as create_gateway_app
 from keyforge_shared.live_settings import RuntimeView
+from keyforge_shared.protocol import headers as wire
 from keyforge_shared.runtime_settings import RuntimeSettings
 from tests.assetmgr.harness import manager_settings
 from tests.conftest import ValkeyFixture
@@ -39,7 +40,7 @@ async def interval_header(client: httpx.AsyncClient, node_id: str) -> str:
         f"/nodes/{node_id}/heartbeat", json={"ips": 1.0}, headers=NODE_HEADERS
     )
     assert response.status_code == 204, response.text
-    return response.headers["x-keyforge-heartbeat-interval"]
+    return response.headers[wire.HEARTBEAT_INTERVAL]
 
 
 async def fetch(database_url: str, sql: str, *args: Any) -> list[asyncpg.Record]:

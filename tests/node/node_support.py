@@ -25,6 +25,7 @@ import httpx
 from keyforge_devstack.ports import DEFAULT_PORTS, hive_port
 from keyforge_shared.client.endpoints import async_client
 from keyforge_shared.client.targets import Targets, targets_from_stack
+from keyforge_shared.protocol import headers as wire
 from tests.devstack.test_up import keyforge
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,12 +50,12 @@ class LocalStack:
     @property
     def node_headers(self) -> dict[str, str]:
         secret = Path(self.info["secret_files"]["hive"]).read_text().strip()
-        return {"X-Keyforge-Secret": secret}
+        return {wire.NODE_SECRET: secret}
 
     @property
     def admin_headers(self) -> dict[str, str]:
         secret = Path(self.info["secret_files"]["admin"]).read_text().strip()
-        return {"X-Keyforge-Admin": secret}
+        return {wire.ADMIN_SECRET: secret}
 
     def hive_pids(self) -> list[int]:
         return [pid for name, pid in self.info["pids"].items() if name.startswith("hive-")]

@@ -25,7 +25,19 @@ from keyforge_node.session import NodeSession
 from keyforge_shared.client import secret_source
 from keyforge_shared.client.endpoints import Endpoint, async_client
 from keyforge_shared.client.secret_source import SecretSource
+from keyforge_shared.protocol import headers
+from keyforge_shared.protocol.jobs import ResultIn
+from keyforge_shared.protocol.nodes import HeartbeatIn, NodeRegistration
 from tests.support import serve_app, wait_until
+
+IDLE = HeartbeatIn(ips=0)
+RESULT = ResultIn(job_id="j", layout="KC_A KC_B", score=1.0, node_id="n1")
+
+
+def registration(node_id: str) -> NodeRegistration:
+    return NodeRegistration(
+        node_id=node_id, cpu_model="scripted", cores=2, l2_cache_kb=None, ops_per_sec=1.0
+    )
 
 
 @dataclass
@@ -37,13 +49,16 @@ class ScriptedHive:
     seen_secrets: list[str] = field(default_factory=list)
     registrations: int = 0
     beats: int = 0
-    result_answer: tuple[int, dict[str, Any]] = (200, {"status": "accepted", "score": 1.0})
+    result_answer: tuple[int, dict[str, Any]] = (
+        200,
+        {"status": "accepted", "score": 1.0, "record": False},
+    )
 
     def app(self) -> FastAPI:
         app = FastAPI()
 
         def refused(request: Request) -> Response | None:
-            presented = request.headers.get("x-keyforge-secret", "")
+            presented = request.headers.get(headers.NODE_SECRET, "")
             self.seen_secrets.append(presented)
             if presented != self.secret:
                 return JSONResponse({"error": "unauthorized", "detail": "no"}, status_code=401)
@@ -68,7 +83,7 @@ class ScriptedHive:
                 body = {"error": "unknown_node", "detail": "register again"}
                 return JSONResponse(body, status_code=404)
             self.beats += 1
-            return Response(status_code=204, headers={"X-Keyforge-Heartbeat-Interval": "0.1"})
+            return Response(status_code=204, headers={headers.HEARTBEAT_INTERVAL: "0.1"})
 
         @app.post("/results")
         async def results(request: Request) -> Response:
@@ -104,16 +119,16 @@ async def test_a_refused_secret_is_read_again_from_its_file_and_the_call_goes_th
     hive, http = scripted
     path = secret_file(tmp_path, "old-secret")
     client = HiveClient(http, SecretSource(path=path))
-    await client.register({"node_id": "n1"})
+    await client.register(registration("n1"))
     # The rotation: the file gets the new secret and the hive stops taking the old one.
     path.write_text("new-secret\n")
     hive.secret = "new-secret"
-    await client.heartbeat("n1", {"ips": 0})
+    await client.heartbeat("n1", IDLE)
     assert hive.seen_secrets == ["old-secret", "old-secret", "new-secret"]
     assert hive.beats == 1
     hive.secret = "newer-secret"  # refused, and the file has nothing newer
     with pytest.raises(AuthRefused):
-        await client.heartbeat("n1", {"ips": 0})
+        await client.heartbeat("n1", IDLE)
 
 
 async def test_answers_become_the_outcomes_the_loops_act_on(
@@ -122,18 +137,18 @@ async def test_answers_become_the_outcomes_the_loops_act_on(
     hive, http = scripted
     client = HiveClient(http, SecretSource(path=secret_file(tmp_path, "old-secret")))
     with pytest.raises(UnknownNode):
-        await client.heartbeat("never-registered", {"ips": 0})
+        await client.heartbeat("never-registered", IDLE)
     hive.result_answer = (409, {"error": "stale_lease", "detail": "superseded"})
     with pytest.raises(Refused) as refused:
-        await client.submit({"job_id": "j"})
+        await client.submit(RESULT)
     assert refused.value.code == "stale_lease"
     hive.result_answer = (503, {"error": "dependency_down", "detail": "later"})
     with pytest.raises(HiveUnavailable) as later:
-        await client.submit({"job_id": "j"})
+        await client.submit(RESULT)
     assert later.value.retry_after_s == 3.0
     async with async_client(Endpoint.parse("http://127.0.0.1:9")) as nobody:
         with pytest.raises(HiveUnavailable):
-            await HiveClient(nobody, client.secret).heartbeat("n1", {"ips": 0})
+            await HiveClient(nobody, client.secret).heartbeat("n1", IDLE)
 
 
 async def test_a_node_the_hive_forgot_registers_again_and_keeps_beating(
@@ -144,7 +159,7 @@ async def test_a_node_the_hive_forgot_registers_again_and_keeps_beating(
     session = NodeSession(
         HiveClient(http, SecretSource(path=secret_file(tmp_path, "old-secret"))),
         "n1",
-        {"node_id": "n1"},
+        registration("n1"),
         stopping,
     )
     await session.register()

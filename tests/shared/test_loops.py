@@ -102,3 +102,29 @@ async def test_stop_gives_up_on_a_task_that_will_not_stop_after_the_grace(
     assert any("stubborn did not stop" in r.getMessage() for r in caplog.records)
     release.set()
     await asyncio.wait_for(task, 1)
+
+
+class TermOver(Exception):
+    pass
+
+
+@SHAPES
+async def test_only_a_fatal_error_ends_the_loop(shape: Shape) -> None:
+    calls = 0
+
+    async def step() -> None:
+        nonlocal calls
+        calls += 1
+        raise ConnectionError("retried") if calls == 1 else TermOver("ends the loop")
+
+    async def with_fatal(name: str, step: Step, streak: FailureStreak) -> None:
+        if shape is _every:
+            await run_every(name, lambda: 0.01, step, fatal=(TermOver,), streak=streak)
+        else:
+            await consume(name, step, retry_s=0.01, fatal=(TermOver,), streak=streak)
+
+    streak = FailureStreak("fatal")
+    with pytest.raises(TermOver):
+        await asyncio.wait_for(with_fatal("fatal", step, streak), 5)
+    assert calls == 2
+    assert streak.total == 1

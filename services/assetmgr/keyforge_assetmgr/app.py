@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
@@ -54,25 +54,25 @@ def _health_checks(request: Request) -> dict[str, HealthCheck]:
 def create_app(settings: AssetMgrSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        valkey = await connect_valkey(
-            settings.valkey_url.get_secret_value(),
-            client_name=f"keyforge-assetmgr-{os.getpid()}",
-            attempts=settings.connect_attempts,
-        )
-        keys = Keys(settings.valkey_prefix)
-        state = ManagerState()
-        task = asyncio.create_task(run_manager(settings, valkey, keys, state), name="assetmgr")
-        runtime = RuntimeView(RuntimeSettings())  # defaults until the first read
-        follower = asyncio.create_task(
-            follow_settings(valkey, keys, runtime), name="settings-follow"
-        )
-        try:
+        # Closed in reverse order however far the start got: the loops, then the pool.
+        async with AsyncExitStack() as stack:
+            valkey = await connect_valkey(
+                settings.valkey_url.get_secret_value(),
+                client_name=f"keyforge-assetmgr-{os.getpid()}",
+                attempts=settings.connect_attempts,
+            )
+            stack.push_async_callback(valkey.aclose)
+            keys = Keys(settings.valkey_prefix)
+            state = ManagerState()
+            task = asyncio.create_task(run_manager(settings, valkey, keys, state), name="assetmgr")
+            runtime = RuntimeView(RuntimeSettings())  # defaults until the first read
+            follower = asyncio.create_task(
+                follow_settings(valkey, keys, runtime), name="settings-follow"
+            )
+            # Cancelling an active term releases the lock, so a standby takes over at once.
+            stack.push_async_callback(stop_tasks, [task, follower])
             app.state.manager = AssetManager(settings, keys, valkey, state, task, runtime)
             yield
-        finally:
-            # Cancelling an active term releases the lock, so a standby takes over at once.
-            await stop_tasks([task, follower])
-            await valkey.aclose()
 
     app = FastAPI(title="KeyForge asset manager", lifespan=lifespan)
     install_error_handlers(app)

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 
 from keyforge_assetmgr.store import LockLost
 from keyforge_shared.keys import Keys
+from keyforge_shared.loops import run_every
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +54,26 @@ async def release(valkey: Redis, keys: Keys, token: str) -> None:
 
 
 async def keep_lock(valkey: Redis, keys: Keys, token: str, ttl_s: float) -> None:
-    """Extend the lock every quarter TTL; raise LockLost once it is (or may be) gone."""
+    """Extend the lock every quarter TTL; raise LockLost once it is (or may be) gone.
+
+    A tick loop (:func:`keyforge_shared.loops.run_every`) whose one fatal error
+    is LockLost: an extension that fails is retried on the next tick, until
+    the lock may have expired meanwhile.
+    """
     loop = asyncio.get_running_loop()
     last_held = loop.time()
-    while True:
-        await asyncio.sleep(ttl_s / 4)
+
+    async def extend_once() -> None:
+        nonlocal last_held
         try:
             held = await extend(valkey, keys, token, ttl_s)
-        except RedisError as exc:
-            log.warning("manager lock not extended (%s)", type(exc).__name__)
+        except RedisError:
             if loop.time() - last_held > ttl_s * 0.75:
                 raise LockLost("lock could not be extended before it expired") from None
-            continue
+            raise
         if not held:
             raise LockLost("lock is gone or held by another instance")
         last_held = loop.time()
+
+    await asyncio.sleep(ttl_s / 4)  # just taken: the first extension is due in a quarter TTL
+    await run_every("manager lock keeper", lambda: ttl_s / 4, extend_once, fatal=(LockLost,))

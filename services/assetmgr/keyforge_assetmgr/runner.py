@@ -25,6 +25,7 @@ from keyforge_assetmgr.lock import keep_lock, new_token, release, try_acquire
 from keyforge_assetmgr.publisher import Publisher
 from keyforge_assetmgr.store import AssetStore, LockLost
 from keyforge_shared.keys import Keys
+from keyforge_shared.loops import consume, raise_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -84,20 +85,30 @@ class Writer:
         self.next_epoch_check = now + self.settings.epoch_check_s
         self.next_gc = now + self.settings.gc_interval_s
         self.next_rescan = now + RESCAN_S
-        while True:
-            await self.take_changes(changed)
-            now = loop.time()
-            try:
-                await self.iterate(now)
-            except LockLost:
-                raise
-            except Exception as exc:
-                # Valkey restarting, a disk hiccup: try again shortly, never die of it.
-                log.warning("asset iteration failed (%s); retrying", type(exc).__name__)
-                retry_at = now + RETRY_AFTER_ERROR_S
-                self.due = {path: min(at, retry_at) for path, at in self.due.items()}
-                self.next_epoch_check = min(self.next_epoch_check, retry_at)
-                await asyncio.sleep(RETRY_AFTER_ERROR_S)
+        await consume(
+            "asset writer",
+            lambda: self.step(changed),
+            retry_s=RETRY_AFTER_ERROR_S,
+            fatal=(LockLost,),
+        )
+
+    async def step(self, changed: asyncio.Queue[str]) -> None:
+        """Wait for changes or the next due time, then do what is due.
+
+        Valkey restarting, a disk hiccup: what was due is due again after
+        ``RETRY_AFTER_ERROR_S`` (the loop waits that long), never lost.
+        """
+        await self.take_changes(changed)
+        now = asyncio.get_running_loop().time()
+        try:
+            await self.iterate(now)
+        except LockLost:
+            raise
+        except Exception:
+            retry_at = now + RETRY_AFTER_ERROR_S
+            self.due = {path: min(at, retry_at) for path, at in self.due.items()}
+            self.next_epoch_check = min(self.next_epoch_check, retry_at)
+            raise
 
     async def hydrate(self, now: float) -> None:
         retry = await self.publisher.hydrate()
@@ -179,27 +190,41 @@ async def run_active_term(
 async def run_manager(
     settings: AssetMgrSettings, valkey: Redis, keys: Keys, state: ManagerState
 ) -> None:
-    """Until cancelled: take the lock when free, serve one active term, stand by otherwise."""
-    while True:
+    """Until cancelled: take the lock when free, serve one active term, stand by otherwise.
+
+    A consumer (:func:`keyforge_shared.loops.consume`) whose every pass ends
+    with the standby pause, and whose failed passes wait that long too.
+    """
+
+    async def serve_or_stand_by() -> None:
         try:
-            if await try_acquire(valkey, keys, state.token, settings.lock_ttl_s):
-                state.role = "active"
-                state.terms += 1
-                log.info("asset manager active (term %d)", state.terms)
-                try:
-                    await run_active_term(settings, valkey, keys, state)
-                finally:
-                    state.role = "standby"
-                    # Never in place of what ended the term (a cancellation
-                    # above all): the lock expires by itself anyway.
-                    with contextlib.suppress(RedisError):
-                        await release(valkey, keys, state.token)
-            elif state.role != "standby":
-                state.role = "standby"
-                log.info("another asset manager is active; standing by")
+            await _serve_one_term_or_stand_by(settings, valkey, keys, state)
         except LockLost:
             log.warning("lost the manager lock; standing by")
         except Exception as exc:
             state.last_error = type(exc).__name__
-            log.warning("asset manager term ended (%s)", state.last_error)
+            raise
+        raise_if_cancelled()  # a term that ended in LockLost as it was being cancelled
         await asyncio.sleep(settings.standby_poll_s)
+
+    await consume("asset manager term", serve_or_stand_by, retry_s=settings.standby_poll_s)
+
+
+async def _serve_one_term_or_stand_by(
+    settings: AssetMgrSettings, valkey: Redis, keys: Keys, state: ManagerState
+) -> None:
+    if await try_acquire(valkey, keys, state.token, settings.lock_ttl_s):
+        state.role = "active"
+        state.terms += 1
+        log.info("asset manager active (term %d)", state.terms)
+        try:
+            await run_active_term(settings, valkey, keys, state)
+        finally:
+            state.role = "standby"
+            # Never in place of what ended the term (a cancellation above all):
+            # the lock expires by itself anyway.
+            with contextlib.suppress(RedisError):
+                await release(valkey, keys, state.token)
+    elif state.role != "standby":
+        state.role = "standby"
+        log.info("another asset manager is active; standing by")

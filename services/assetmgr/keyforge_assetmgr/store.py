@@ -23,10 +23,21 @@ from keyforge_shared.keys import Keys
 # Chunks per pipeline round trip: 4 MiB in flight at most.
 WRITE_BATCH = 16
 
-_SWAP = """
+# Every write script begins here: KEYS[1] is the manager lock, ARGV[1] this
+# instance's token. A writer whose lock expired is fenced off even if it has
+# not noticed yet.
+_LOCK_FENCE = """\
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('LOCKLOST this asset manager is not the active one')
 end
+"""
+
+
+def _fenced(body: str) -> str:
+    return _LOCK_FENCE + body.lstrip("\n")
+
+
+_SWAP = _fenced("""
 if redis.call('HGET', KEYS[6], 'complete') ~= '1' then
   return redis.error_reply('NOBLOB content is not completely stored')
 end
@@ -43,12 +54,9 @@ if old_sha ~= ARGV[4] then
   end
 end
 return redis.call('INCR', KEYS[3])
-"""
+""")
 
-_REMOVE = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return redis.error_reply('LOCKLOST this asset manager is not the active one')
-end
+_REMOVE = _fenced("""
 local old = redis.call('HGET', KEYS[2], ARGV[2])
 if not old then return false end
 local old_sha = cjson.decode(old)['sha256']
@@ -59,12 +67,9 @@ if redis.call('HINCRBY', KEYS[4], old_sha, -1) <= 0 then
 end
 redis.call('INCR', KEYS[3])
 return old_sha
-"""
+""")
 
-_COLLECT = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return redis.error_reply('LOCKLOST this asset manager is not the active one')
-end
+_COLLECT = _fenced("""
 if tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0') > 0 then
   redis.call('ZREM', KEYS[3], ARGV[2])
   return 0
@@ -74,7 +79,7 @@ if not since or tonumber(since) > tonumber(ARGV[3]) then return 0 end
 for i = 4, #KEYS do redis.call('UNLINK', KEYS[i]) end
 redis.call('ZREM', KEYS[3], ARGV[2])
 return 1
-"""
+""")
 
 
 class LockLost(Exception):

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -66,36 +66,35 @@ def create_app(settings: AssetsSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        valkey = await connect_valkey(
-            settings.valkey_url.get_secret_value(),
-            client_name=f"keyforge-assets-{os.getpid()}",
-            attempts=settings.connect_attempts,
-        )
-        keys = Keys(settings.valkey_prefix)
-        cache = ManifestCache(valkey, keys, settings.manifest_poll_s)
-        blobs = BlobCache(
-            valkey,
-            keys,
-            max_bytes=settings.blob_cache_bytes,
-            max_item_bytes=settings.blob_cache_item_bytes,
-        )
-        runtime = RuntimeView(RuntimeSettings())  # defaults until the first read
-        app.state.gateway = Gateway(settings, keys, valkey, cache, blobs, runtime)
-        # On failure keep_fresh retries; requests answer 503 until it succeeds.
-        with contextlib.suppress(RedisError):
-            await cache.refresh()
-        tasks = [
-            asyncio.create_task(cache.follow_events(), name="asset-events"),
-            asyncio.create_task(cache.keep_fresh(), name="manifest-refresh"),
-            asyncio.create_task(follow_settings(valkey, keys, runtime), name="settings-follow"),
-        ]
-        restore_signals = drain.install()
-        try:
+        # Closed in reverse order however far the start got: signals, loops, pool.
+        async with AsyncExitStack() as stack:
+            valkey = await connect_valkey(
+                settings.valkey_url.get_secret_value(),
+                client_name=f"keyforge-assets-{os.getpid()}",
+                attempts=settings.connect_attempts,
+            )
+            stack.push_async_callback(valkey.aclose)
+            keys = Keys(settings.valkey_prefix)
+            cache = ManifestCache(valkey, keys, settings.manifest_poll_s)
+            blobs = BlobCache(
+                valkey,
+                keys,
+                max_bytes=settings.blob_cache_bytes,
+                max_item_bytes=settings.blob_cache_item_bytes,
+            )
+            runtime = RuntimeView(RuntimeSettings())  # defaults until the first read
+            app.state.gateway = Gateway(settings, keys, valkey, cache, blobs, runtime)
+            # On failure keep_fresh retries; requests answer 503 until it succeeds.
+            with contextlib.suppress(RedisError):
+                await cache.refresh()
+            tasks = [
+                asyncio.create_task(cache.follow_events(), name="asset-events"),
+                asyncio.create_task(cache.keep_fresh(), name="manifest-refresh"),
+                asyncio.create_task(follow_settings(valkey, keys, runtime), name="settings-follow"),
+            ]
+            stack.push_async_callback(stop_tasks, tasks)
+            stack.callback(drain.install())
             yield
-        finally:
-            restore_signals()
-            await stop_tasks(tasks)
-            await valkey.aclose()
 
     # No docs routes: every other path may name an asset.
     app = GatewayApp(

@@ -5,25 +5,22 @@ one follows the event stream (a new ``asset_update`` wakes the refresher at
 once), the other re-reads the manifest whenever its (epoch, version) pair
 moved, checking that pair every ``poll_s`` even when no event came (a missed
 event or a FLUSHALL announces nothing). Staleness is therefore bounded by
-``poll_s`` plus one round trip.
+``poll_s`` plus one round trip; after a failed refresh, by ``RETRY_S``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from keyforge_shared.asset_store import ManifestEntry, ManifestSnapshot, read_manifest_snapshot
 from keyforge_shared.asset_store import read_version as read_manifest_version
 from keyforge_shared.events import read_new_events
 from keyforge_shared.keys import Keys
-
-log = logging.getLogger(__name__)
+from keyforge_shared.loops import consume
 
 EVENT_BLOCK_MS = 2_000
 RETRY_S = 1.0
@@ -37,6 +34,7 @@ class ManifestCache:
     snapshot: ManifestSnapshot | None = None
     by_hash: dict[str, ManifestEntry] = field(default_factory=dict)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    last_event_id: str = "$"  # where the event reader is; "$": only what comes next
 
     def entry(self, path: str) -> ManifestEntry | None:
         return self.snapshot.entries.get(path) if self.snapshot else None
@@ -51,35 +49,26 @@ class ManifestCache:
         self.snapshot = snapshot
 
     async def keep_fresh(self) -> None:
-        failures = 0
-        while True:
-            # asyncio.timeout: 3.11's wait_for can swallow a cancellation.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.poll_s):
-                    await self.wake.wait()
-            self.wake.clear()
-            try:
-                await self.refresh()
-                failures = 0
-            except (RedisError, OSError) as exc:
-                failures += 1
-                if failures == 1 or failures % 100 == 0:
-                    log.warning(
-                        "manifest refresh failed (%s, %d in a row)", type(exc).__name__, failures
-                    )
+        """Background task: a consumer (:mod:`keyforge_shared.loops`) of ``wake``."""
+        await consume("manifest refresh", self._refresh_then_wait, retry_s=RETRY_S)
+
+    async def _refresh_then_wait(self) -> None:
+        await self.refresh()
+        # asyncio.timeout: 3.11's wait_for can swallow a cancellation.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.poll_s):
+                await self.wake.wait()
+        self.wake.clear()
 
     async def follow_events(self) -> None:
-        last_id = "$"
-        while True:
-            try:
-                events = await read_new_events(
-                    self.valkey, self.keys, last_id, count=100, block_ms=EVENT_BLOCK_MS
-                )
-            except (RedisError, OSError) as exc:
-                log.warning("event stream unavailable (%s)", type(exc).__name__)
-                await asyncio.sleep(RETRY_S)
-                continue
-            for event in events:
-                last_id = event.id
-                if event.type == "asset_update":
-                    self.wake.set()
+        """Background task: a consumer of the event log; ``asset_update`` sets ``wake``."""
+        await consume("asset event reader", self._read_events, retry_s=RETRY_S)
+
+    async def _read_events(self) -> None:
+        events = await read_new_events(
+            self.valkey, self.keys, self.last_event_id, count=100, block_ms=EVENT_BLOCK_MS
+        )
+        for event in events:
+            self.last_event_id = event.id
+            if event.type == "asset_update":
+                self.wake.set()

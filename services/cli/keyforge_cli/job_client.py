@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 
 from keyforge_cli.operator_target import (
-    ADMIN_HEADER,
     DEFAULT_DATA_DIR,
     OperatorError,
     fail_on_error,
@@ -19,6 +18,7 @@ from keyforge_cli.operator_target import (
 from keyforge_shared.client.endpoints import async_client
 from keyforge_shared.client.targets import resolve_targets
 from keyforge_shared.formats import parse_keycodes
+from keyforge_shared.protocol import headers
 
 
 @dataclass
@@ -37,7 +37,7 @@ async def job_clients(args: argparse.Namespace) -> AsyncIterator[JobClients]:
     async with contextlib.AsyncExitStack() as stack:
         hive = await stack.enter_async_context(async_client(targets.hive, timeout_s=30.0))
         if targets.admin_secret is not None:
-            hive.headers[ADMIN_HEADER] = targets.admin_secret.current()
+            hive.headers[headers.ADMIN_SECRET] = targets.admin_secret.current()
         gateway = None
         if targets.assets is not None:
             gateway = await stack.enter_async_context(async_client(targets.assets, timeout_s=30.0))

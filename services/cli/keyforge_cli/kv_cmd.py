@@ -3,9 +3,9 @@
 Like the original tool's ``maand cat kv``: ``kv cat`` prints every version
 of every key (``--active``: only the live ones), optionally only what the
 given jobs see (``vars/fleet`` and their two namespaces); ``kv get`` prints
-one key, its secret value only with ``--reveal``. ``gc`` purges versions
-that have been dead (superseded, deleted, expired) for more than
-``--retain-days`` days, straight in Postgres.
+one key, its secret value only with ``--reveal``. ``gc`` asks a hive
+(``POST /kv/gc``) to purge versions that have been dead (superseded,
+deleted, expired) for more than ``--retain-days`` days.
 """
 
 from __future__ import annotations
@@ -14,21 +14,25 @@ import argparse
 import asyncio
 from typing import Any
 
-import asyncpg
 import httpx
 from rich.console import Console
 from rich.table import Table
 
 from keyforge_cli.operator_target import (
     OperatorError,
-    add_database_arguments,
     add_hive_arguments,
     admin_client,
-    database_url,
-    fail_on_error,
+    reply_as,
+)
+from keyforge_shared.protocol.kv import (
+    DEFAULT_RETAIN_DAYS,
+    KvGcIn,
+    KvGcPurged,
+    KvKey,
+    KvKeys,
+    KvNamespaces,
 )
 
-DEFAULT_RETAIN_DAYS = 30
 HIDDEN = "(secret)"
 STATE_STYLE = {"live": "green", "superseded": "dim", "deleted": "red", "expired": "yellow"}
 
@@ -54,13 +58,13 @@ def _short(namespace: str) -> str:
     return f"{head}/job/{job[:12]}…" if sep and len(job) > 12 else namespace
 
 
-def _value(key: dict[str, Any]) -> str:
-    if key["secret"] and key["value"] is None:
-        return HIDDEN if key.get("state", "live") not in ("deleted",) else ""
-    return "" if key["value"] is None else str(key["value"])
+def _value(key: KvKey) -> str:
+    if key.secret and key.value is None:
+        return HIDDEN if key.state != "deleted" else ""
+    return "" if key.value is None else key.value
 
 
-def _table(title: str, keys: list[dict[str, Any]], *, history: bool) -> Table:
+def _table(title: str, keys: list[KvKey], *, history: bool) -> Table:
     table = Table(title=title, title_justify="left")
     for column in ("NAMESPACE", "KEY", "VALUE", "VERSION", "TTL", "CREATED", "BY"):
         table.add_column(column, overflow="fold")
@@ -68,16 +72,16 @@ def _table(title: str, keys: list[dict[str, Any]], *, history: bool) -> Table:
         table.add_column("STATE")
     for key in keys:
         row = [
-            _short(key["namespace"]),
-            key["key"],
+            _short(key.namespace),
+            key.key,
             _value(key),
-            str(key["version"]),
-            "" if key["ttl"] is None else f"{key['ttl']}s",
-            key["created_at"][:19].replace("T", " "),
-            key["created_by"],
+            str(key.version),
+            "" if key.ttl is None else f"{key.ttl}s",
+            key.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            key.created_by,
         ]
         if history:
-            state = key["state"]
+            state = key.state or "live"
             row.append(f"[{STATE_STYLE.get(state, '')}]{state}[/]")
         table.add_row(*row)
     return table
@@ -85,17 +89,16 @@ def _table(title: str, keys: list[dict[str, Any]], *, history: bool) -> Table:
 
 async def _namespace_keys(
     client: httpx.AsyncClient, namespace: str, *, history: bool
-) -> list[dict[str, Any]]:
+) -> list[KvKey]:
     response = await client.get(f"/kv/{namespace}", params={"history": str(history).lower()})
-    body = fail_on_error(response)
-    keys: list[dict[str, Any]] = body["keys"]
-    return keys
+    return reply_as(response, KvKeys).keys
 
 
 async def _cat(args: argparse.Namespace) -> int:
     history = not args.active
     async with admin_client(args) as client:
-        known = [n["namespace"] for n in fail_on_error(await client.get("/kv"))["namespaces"]]
+        listed = reply_as(await client.get("/kv"), KvNamespaces)
+        known = [n.namespace for n in listed.namespaces]
         if args.jobs:
             wanted = [j.strip() for part in args.jobs for j in part.split(",") if j.strip()]
             namespaces = ["vars/fleet"]
@@ -117,30 +120,27 @@ async def _get(args: argparse.Namespace) -> int:
             f"/kv/{args.namespace.strip('/')}/{args.key}",
             params={"reveal": "true"} if args.reveal else None,
         )
-    key = fail_on_error(response)
+    key = reply_as(response, KvKey)
     if args.raw:
-        print("" if key["value"] is None else key["value"])
+        print("" if key.value is None else key.value)
     else:
-        Console().print(_table(f"{key['namespace']} {key['key']}", [key], history=False))
+        Console().print(_table(f"{key.namespace} {key.key}", [key], history=False))
     return 0
 
 
 async def _gc(args: argparse.Namespace) -> int:
-    # Imported here: the hive package pulls in FastAPI, which no other command needs.
-    from keyforge_hive.kv.gc import collect_garbage  # noqa: PLC0415
-
     if args.retain_days < 0:
         raise OperatorError("--retain-days must be 0 or more")
-    conn = await asyncpg.connect(database_url(args), timeout=10)
-    try:
-        purged = await collect_garbage(conn, retain_days=args.retain_days, actor="operator")
-    finally:
-        await conn.close()
-    table = Table(title=f"kv gc: versions dead for more than {args.retain_days} days")
+    request = KvGcIn(retain_days=args.retain_days)
+    async with admin_client(args) as client:
+        response = await client.post("/kv/gc", json=request.model_dump())
+    purged = reply_as(response, KvGcPurged)
+    table = Table(title=f"kv gc: versions dead for more than {purged.retain_days} days")
     table.add_column("REASON")
     table.add_column("PURGED", justify="right")
-    for reason in ("superseded", "deleted", "expired"):
-        table.add_row(reason, str(purged.get(reason, 0)))
+    table.add_row("superseded", str(purged.superseded))
+    table.add_row("deleted", str(purged.deleted))
+    table.add_row("expired", str(purged.expired))
     Console().print(table)
     return 0
 
@@ -161,7 +161,7 @@ def add_commands(sub: Any) -> None:
     get.add_argument("key", metavar="KEY")
     get.set_defaults(run=lambda args: asyncio.run(_get(args)))
     gc = sub.add_parser("gc", help="purge old KV history (superseded, deleted, expired)")
-    add_database_arguments(gc)
+    add_hive_arguments(gc)
     gc.add_argument(
         "--retain-days",
         type=int,

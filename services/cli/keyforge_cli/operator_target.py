@@ -13,18 +13,21 @@ import argparse
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 
 from keyforge_shared.client.endpoints import async_client
 from keyforge_shared.client.stackfile import read_stack
 from keyforge_shared.client.targets import resolve_targets
+from keyforge_shared.protocol import headers
+from keyforge_shared.protocol.errors import ErrorBody
 
 DEFAULT_DATA_DIR = Path(".keyforge")
-ADMIN_HEADER = "X-Keyforge-Admin"
+Reply = TypeVar("Reply", bound=BaseModel)
 
 
 class OperatorError(SystemExit):
@@ -75,7 +78,7 @@ def admin_client(args: argparse.Namespace) -> httpx.AsyncClient:
             "no admin secret: use --stack, --admin-secret-file or HIVE_ADMIN_SECRET"
         )
     client = async_client(targets.hive, timeout_s=30.0)
-    client.headers[ADMIN_HEADER] = targets.admin_secret.current()
+    client.headers[headers.ADMIN_SECRET] = targets.admin_secret.current()
     return client
 
 
@@ -127,6 +130,19 @@ def fail_on_error(response: httpx.Response) -> Any:
         body = None
     if response.is_success:
         return body
-    if isinstance(body, dict) and "detail" in body:
-        raise OperatorError(f"{response.status_code} {body.get('error')}: {body['detail']}")
-    raise OperatorError(f"the hive answered {response.status_code}")
+    try:
+        error = ErrorBody.model_validate(body)
+    except ValidationError:
+        raise OperatorError(f"the hive answered {response.status_code}") from None
+    raise OperatorError(f"{response.status_code} {error.error}: {error.detail}")
+
+
+def reply_as(response: httpx.Response, model: type[Reply]) -> Reply:
+    """A 2xx answer parsed with its protocol model; OperatorError otherwise."""
+    body = fail_on_error(response)
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise OperatorError(
+            f"the hive's answer is not a {model.__name__}: {exc.error_count()} problem(s)"
+        ) from None

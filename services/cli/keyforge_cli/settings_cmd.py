@@ -12,6 +12,7 @@ import asyncio
 import json
 from typing import Any
 
+import httpx
 from rich.console import Console
 from rich.table import Table
 
@@ -19,8 +20,10 @@ from keyforge_cli.operator_target import (
     OperatorError,
     add_hive_arguments,
     admin_client,
-    fail_on_error,
+    reply_as,
 )
+from keyforge_shared.protocol import headers as protocol_headers
+from keyforge_shared.protocol.settings import RuntimeSettings
 
 
 def _parse_assignment(text: str) -> tuple[str, Any]:
@@ -33,7 +36,7 @@ def _parse_assignment(text: str) -> tuple[str, Any]:
         return name, raw  # the hive validates; a bare word stays a string
 
 
-def _print(settings: dict[str, Any], headers: dict[str, str], changed: set[str]) -> None:
+def _print(settings: dict[str, Any], headers: httpx.Headers, changed: set[str]) -> None:
     table = Table(title="runtime settings", title_justify="left")
     table.add_column("SETTING")
     table.add_column("VALUE", justify="right")
@@ -44,7 +47,7 @@ def _print(settings: dict[str, Any], headers: dict[str, str], changed: set[str])
     console.print(table)
     console.print(
         f"version {headers.get('etag', '?').strip(chr(34))}, "
-        f"last changed by {headers.get('x-keyforge-updated-by', '?')} "
+        f"last changed by {headers.get(protocol_headers.UPDATED_BY, '?')} "
         f"at {headers.get('last-modified', '?')}",
         highlight=False,
     )
@@ -53,11 +56,11 @@ def _print(settings: dict[str, Any], headers: dict[str, str], changed: set[str])
 async def _get(args: argparse.Namespace) -> int:
     async with admin_client(args) as client:
         response = await client.get("/settings")
-    settings = fail_on_error(response)
+    settings = reply_as(response, RuntimeSettings).model_dump()
     if args.json:
         print(json.dumps(settings, indent=2))
     else:
-        _print(settings, dict(response.headers), set())
+        _print(settings, response.headers, set())
     return 0
 
 
@@ -65,7 +68,7 @@ async def _set(args: argparse.Namespace) -> int:
     changes = dict(_parse_assignment(a) for a in args.assignments)
     async with admin_client(args) as client:
         current = await client.get("/settings")
-        settings = fail_on_error(current)
+        settings = reply_as(current, RuntimeSettings).model_dump()
         unknown = sorted(set(changes) - set(settings))
         if unknown:
             raise OperatorError(f"unknown setting(s): {', '.join(unknown)}")
@@ -74,7 +77,7 @@ async def _set(args: argparse.Namespace) -> int:
             json={**settings, **changes},
             headers={"If-Match": current.headers.get("etag", "*")},
         )
-    _print(fail_on_error(response), dict(response.headers), set(changes))
+    _print(reply_as(response, RuntimeSettings).model_dump(), response.headers, set(changes))
     return 0
 
 

@@ -11,77 +11,93 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import BaseModel, TypeAdapter
 from rich.console import Console
 from rich.table import Table
 
 from keyforge_shared.client.endpoints import async_client
 from keyforge_shared.client.targets import Targets, add_target_arguments, resolve_targets
+from keyforge_shared.protocol import headers
+from keyforge_shared.protocol.cluster import ClusterStats
+from keyforge_shared.protocol.jobs import JobSummary
+from keyforge_shared.protocol.nodes import NodeView
 
 NODE_ROWS = 50
 STATUS_ORDER = {"ready": 0, "draining": 1, "down": 2}
+NODES = TypeAdapter(list[NodeView])
+JOBS = TypeAdapter(list[JobSummary])
 
 
-async def fetch_status(targets: Targets) -> dict[str, Any]:
+class FleetStatus(BaseModel):
+    """What ``--json`` prints; ``nodes`` is None without the admin secret."""
+
+    stats: ClusterStats
+    nodes: list[NodeView] | None
+    jobs: list[JobSummary]
+
+
+async def _answer(
+    client: httpx.AsyncClient, path: str, admin: dict[str, str] | None = None
+) -> bytes:
+    response = await client.get(path, headers=admin)
+    response.raise_for_status()
+    return response.content
+
+
+async def fetch_status(targets: Targets) -> FleetStatus:
     async with async_client(targets.hive) as client:
-        stats = await client.get("/cluster/stats")
-        stats.raise_for_status()
-        jobs = await client.get("/jobs")
-        jobs.raise_for_status()
-        nodes: list[dict[str, Any]] | None = None
+        stats = await _answer(client, "/cluster/stats")
+        jobs = await _answer(client, "/jobs")
+        nodes = None
         if targets.admin_secret is not None:
-            answer = await client.get(
-                "/nodes", headers={"X-Keyforge-Admin": targets.admin_secret.current()}
-            )
-            answer.raise_for_status()
-            nodes = answer.json()
-    return {"stats": stats.json(), "nodes": nodes, "jobs": jobs.json()}
+            admin = {headers.ADMIN_SECRET: targets.admin_secret.current()}
+            nodes = await _answer(client, "/nodes", admin)
+    return FleetStatus(
+        stats=ClusterStats.model_validate_json(stats),
+        nodes=NODES.validate_json(nodes) if nodes is not None else None,
+        jobs=JOBS.validate_json(jobs),
+    )
 
 
-def _gib(value: Any) -> str:
-    return f"{value / 2**30:.1f} GiB" if isinstance(value, int | float) else "-"
+def _gib(value: float) -> str:
+    return f"{value / 2**30:.1f} GiB"
 
 
-def _ago(iso: Any) -> str:
-    try:
-        then = datetime.fromisoformat(str(iso))
-    except ValueError:
+def _ago(then: datetime | None) -> str:
+    if then is None:
         return "-"
     seconds = max((datetime.now(UTC) - then).total_seconds(), 0)
     return f"{seconds:.0f}s ago" if seconds < 120 else f"{seconds / 60:.0f}m ago"
 
 
-def _number(value: Any, digits: int = 0) -> str:
-    return f"{value:,.{digits}f}" if isinstance(value, int | float) else "-"
+def _number(value: float | None, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
 
 
-def stats_table(stats: dict[str, Any]) -> Table:
+def stats_table(stats: ClusterStats) -> Table:
     table = Table(title="cluster", show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
-    table.add_row("nodes online", str(stats.get("nodes_online")))
-    table.add_row("nodes draining", str(stats.get("nodes_draining")))
-    table.add_row("total ips", _number(stats.get("total_ips")))
-    table.add_row("avg temperature", _number(stats.get("avg_temperature_c"), 1) + " °C")
+    table.add_row("nodes online", str(stats.nodes_online))
+    table.add_row("nodes draining", str(stats.nodes_draining))
+    table.add_row("total ips", _number(stats.total_ips))
+    table.add_row("avg temperature", _number(stats.avg_temperature_c, 1) + " °C")
     table.add_row(
-        "ram used / total",
-        f"{_gib(stats.get('ram_used_bytes'))} / {_gib(stats.get('ram_total_bytes'))}",
+        "ram used / total", f"{_gib(stats.ram_used_bytes)} / {_gib(stats.ram_total_bytes)}"
     )
-    table.add_row("jobs active", str(stats.get("jobs_active")))
-    table.add_row("as of", str(stats.get("as_of")))
+    table.add_row("jobs active", str(stats.jobs_active))
+    table.add_row("as of", stats.as_of.isoformat())
     return table
 
 
-def nodes_table(nodes: list[dict[str, Any]], limit: int) -> Table:
-    ordered = sorted(
-        nodes, key=lambda n: (STATUS_ORDER.get(n.get("status", ""), 3), -(n.get("ips") or 0))
-    )
+def nodes_table(nodes: list[NodeView], limit: int) -> Table:
+    ordered = sorted(nodes, key=lambda n: (STATUS_ORDER.get(n.status, 3), -n.ips))
     shown = ordered[:limit]
     caption = f"{len(nodes) - len(shown)} more not shown (--limit)" if len(nodes) > limit else None
     table = Table(title=f"nodes ({len(nodes)})", caption=caption)
@@ -89,30 +105,29 @@ def nodes_table(nodes: list[dict[str, Any]], limit: int) -> Table:
         table.add_column(column, justify="right" if column in ("cores", "ips") else "left")
     colour = {"ready": "green", "draining": "yellow", "down": "red"}
     for node in shown:
-        status = str(node.get("status"))
         table.add_row(
-            str(node.get("node_id")),
-            f"[{colour.get(status, 'white')}]{status}[/]",
-            str(node.get("cpu_model")),
-            str(node.get("cores")),
-            _number(node.get("ips")),
-            _ago(node.get("last_seen")),
+            node.node_id,
+            f"[{colour.get(node.status, 'white')}]{node.status}[/]",
+            node.cpu_model,
+            str(node.cores),
+            _number(node.ips),
+            _ago(node.last_seen),
         )
     return table
 
 
-def jobs_table(jobs: list[dict[str, Any]]) -> Table:
+def jobs_table(jobs: list[JobSummary]) -> Table:
     table = Table(title=f"jobs ({len(jobs)})")
     for column in ("job", "keyboard", "status", "best score", "results", "created"):
         table.add_column(column, justify="right" if column in ("best score", "results") else "left")
     for job in jobs:
         table.add_row(
-            str(job.get("job_id", ""))[:12],
-            str(job.get("keyboard_name") or "-"),
-            str(job.get("status")),
-            _number(job.get("best_score"), 3),
-            str(job.get("results")),
-            str(job.get("created_at") or "-"),
+            job.job_id[:12],
+            job.keyboard_name or "-",
+            job.status,
+            _number(job.best_score, 3),
+            str(job.results),
+            job.created_at.isoformat(),
         )
     return table
 
@@ -124,16 +139,19 @@ def run(args: argparse.Namespace) -> int:
     except httpx.HTTPError as exc:
         print(f"keyforge: the hive at {targets.hive.url} did not answer: {exc}", file=sys.stderr)
         return 1
+    except ValueError as exc:  # pydantic's ValidationError: not the protocol's answer
+        print(f"keyforge: the hive at {targets.hive.url} answered oddly: {exc}", file=sys.stderr)
+        return 1
     if args.json:
-        sys.stdout.write(json.dumps(status) + "\n")
+        sys.stdout.write(status.model_dump_json() + "\n")
         return 0
     console = Console()
-    console.print(stats_table(status["stats"]))
-    if status["nodes"] is None:
+    console.print(stats_table(status.stats))
+    if status.nodes is None:
         console.print("nodes: the node table needs the admin secret (--admin-secret-file)")
     else:
-        console.print(nodes_table(status["nodes"], args.limit))
-    console.print(jobs_table(status["jobs"]))
+        console.print(nodes_table(status.nodes, args.limit))
+    console.print(jobs_table(status.jobs))
     return 0
 
 

@@ -26,12 +26,13 @@ from keyforge_devstack import control
 from keyforge_devstack.credentials import SecretRole, new_secret, store_secret
 from keyforge_devstack.fleet import Fleet
 from keyforge_shared.client.stackfile import read_stack, running_supervisor
+from keyforge_shared.protocol import headers
 
 ENV_NAMES: dict[SecretRole, tuple[str, str]] = {
     "hive": ("HIVE_SECRET", "HIVE_SECRET_PREVIOUS"),
     "admin": ("HIVE_ADMIN_SECRET", "HIVE_ADMIN_SECRET_PREVIOUS"),
 }
-HEADERS: dict[SecretRole, str] = {"hive": "X-Keyforge-Secret", "admin": "X-Keyforge-Admin"}
+HEADERS: dict[SecretRole, str] = {"hive": headers.NODE_SECRET, "admin": headers.ADMIN_SECRET}
 # GET /nodes is admin-only and changes nothing: the admin secret gets 200, the
 # node secret 403 (right secret, wrong role), a refused secret 401.
 PROBE_PATH = "/nodes"

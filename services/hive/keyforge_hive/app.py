@@ -31,11 +31,11 @@ from keyforge_hive.nodes.heartbeat_endpoint import PATH as HEARTBEAT_PATH
 from keyforge_hive.nodes.heartbeat_endpoint import HeartbeatEndpoint, document_heartbeat
 from keyforge_hive.nodes.heartbeats import HeartbeatBatcher
 from keyforge_hive.nodes.last_seen import LastSeenFlusher
-from keyforge_hive.nodes.status import NodeStatusTracker
+from keyforge_hive.nodes.status import NodeStatusTracker, StatusAnnouncer
 from keyforge_hive.records import routes as record_routes
 from keyforge_hive.records.work_units import WorkUnitsFlusher
 from keyforge_hive.settings_sync import SYNC_S, sync_settings
-from keyforge_hive.state import Hive, StatusAnnouncer, hive_of
+from keyforge_hive.state import Hive, hive_of
 from keyforge_shared.body_guard import RequestBodyGuard
 from keyforge_shared.connect import connect_postgres, connect_valkey
 from keyforge_shared.errors import install_error_handlers
@@ -184,6 +184,7 @@ def create_app(settings: HiveSettings) -> FastAPI:
     )
     app.router.routes.append(Route("/events", EventStream(), methods=["GET"]))
 
+    # The OpenAPI document is free-form JSON (FastAPI's own type for it).
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = document_heartbeat(

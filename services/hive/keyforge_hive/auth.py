@@ -1,6 +1,6 @@
 """Node and operator authentication by shared secret headers.
 
-* ``X-Keyforge-Secret``: the node secret. ``X-Keyforge-Admin``: the admin secret.
+* ``headers.NODE_SECRET`` carries the node secret, ``headers.ADMIN_SECRET`` the admin's.
 * Node endpoints also accept the admin secret; admin endpoints never accept the
   node secret: presenting it there is 403 (right secret, wrong role), anything
   else missing or wrong is 401.
@@ -21,10 +21,11 @@ from starlette.types import Scope
 
 from keyforge_hive.config import HiveSettings
 from keyforge_shared.errors import Forbidden, Unauthorized
+from keyforge_shared.protocol import headers
 
-NODE_HEADER = b"x-keyforge-secret"
-ADMIN_HEADER = b"x-keyforge-admin"
-NODE_AUTH_REQUIRED = "a valid X-Keyforge-Secret header is required"
+NODE_HEADER = headers.raw(headers.NODE_SECRET)
+ADMIN_HEADER = headers.raw(headers.ADMIN_SECRET)
+NODE_AUTH_REQUIRED = f"a valid {headers.NODE_SECRET} header is required"
 
 
 class Role(StrEnum):
@@ -103,7 +104,7 @@ async def require_admin(request: Request) -> Role:
         return role
     if role is Role.NODE:
         raise Forbidden("this endpoint needs the admin secret", code="forbidden")
-    raise Unauthorized("a valid X-Keyforge-Admin header is required", code="unauthorized")
+    raise Unauthorized(f"a valid {headers.ADMIN_SECRET} header is required", code="unauthorized")
 
 
 NodeAuth = Annotated[Role, Depends(require_node)]

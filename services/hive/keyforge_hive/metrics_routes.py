@@ -10,6 +10,7 @@ from keyforge_hive.state import HiveDep
 router = APIRouter(tags=["metrics"])
 
 
+# Text, not JSON: the Prometheus exposition format (response_class documents it).
 @router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(hive: HiveDep) -> str:
     samples = [

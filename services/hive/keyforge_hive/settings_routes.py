@@ -17,13 +17,16 @@ from keyforge_hive.auth import AdminAuth
 from keyforge_hive.settings_sync import replace_settings
 from keyforge_hive.state import HiveDep
 from keyforge_shared.errors import Conflict, KeyforgeError, validation_error_response
+from keyforge_shared.protocol import headers
+from keyforge_shared.protocol.errors import error_responses
+from keyforge_shared.protocol.settings import RuntimeSettings
 from keyforge_shared.runtime_settings import (
     SettingsConflict,
     StoredSettings,
     load_stored_settings,
 )
 
-router = APIRouter(tags=["settings"])
+router = APIRouter(tags=["settings"], responses=error_responses(401, 403, 503))
 
 
 def _answer(stored: StoredSettings) -> JSONResponse:
@@ -32,7 +35,7 @@ def _answer(stored: StoredSettings) -> JSONResponse:
         headers={
             "ETag": f'"{stored.version}"',
             "Last-Modified": stored.updated_at.strftime("%a, %d %b %Y %H:%M:%S GMT"),
-            "X-Keyforge-Updated-By": stored.updated_by,
+            headers.UPDATED_BY: stored.updated_by,
             "Cache-Control": "no-store",
         },
     )
@@ -47,13 +50,28 @@ def _expected_version(if_match: str | None) -> int | None:
     return int(tag)
 
 
-@router.get("/settings", response_model=None)
+# JSONResponses: the version and its author travel in headers (ETag, Last-Modified).
+@router.get("/settings", response_model=RuntimeSettings)
 async def get_settings(hive: HiveDep, _: AdminAuth) -> JSONResponse:
     return _answer(await load_stored_settings(hive.pool, actor="hive"))
 
 
-@router.put("/settings", response_model=None)
+@router.put(
+    "/settings",
+    response_model=RuntimeSettings,
+    responses=error_responses(400, 409, 422),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/RuntimeSettings"}}
+            },
+        }
+    },
+)
 async def put_settings(
+    # A plain object, validated by replace_settings as a full replace (every field
+    # present), so that the 422 names each missing or invalid field at once.
     body: Annotated[dict[str, Any], Body()],
     hive: HiveDep,
     role: AdminAuth,

@@ -8,12 +8,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from keyforge_node.hardware import ram_usage, temperature_c
 from keyforge_node.hive_client import AuthRefused, HiveUnavailable, Refused, UnknownNode
 from keyforge_node.session import NodeSession
 from keyforge_shared.client.backoff import Backoff, pause
+from keyforge_shared.protocol.nodes import HeartbeatIn
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +41,15 @@ class WorkMeter:
         return round(sum(ops for _, ops in self._batches) / span, 1) if span > 0 else 0.0
 
 
-def telemetry(meter: WorkMeter, job_id: str | None) -> dict[str, Any]:
+def telemetry(meter: WorkMeter, job_id: str | None) -> HeartbeatIn:
     used, total = ram_usage()
-    beat: dict[str, Any] = {"ips": meter.rate(), "ram_used_bytes": used, "ram_total_bytes": total}
-    temperature = temperature_c()
-    if temperature is not None:
-        beat["temperature_c"] = temperature
-    if job_id is not None:
-        beat["job_id"] = job_id
-    return beat
+    return HeartbeatIn(
+        ips=meter.rate(),
+        temperature_c=temperature_c(),
+        ram_used_bytes=used,
+        ram_total_bytes=total,
+        job_id=job_id,
+    )
 
 
 async def heartbeat_loop(

@@ -9,7 +9,9 @@
   on the call.
 
 A 401 re-reads the secret source and retries once at once: that is how a
-rotated secret reaches a running node.
+rotated secret reaches a running node. Requests and answers are the
+protocol's models (``keyforge_shared.protocol``), the hive's own; an answer
+that does not parse is the hive not answering properly (``HiveUnavailable``).
 """
 
 from __future__ import annotations
@@ -17,14 +19,24 @@ from __future__ import annotations
 import email.utils
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
 from keyforge_shared.client.secret_source import SecretSource
+from keyforge_shared.protocol import headers
+from keyforge_shared.protocol.errors import ErrorBody
+from keyforge_shared.protocol.jobs import (
+    JobView,
+    LeaseAnswer,
+    Population,
+    ResultAccepted,
+    ResultIn,
+)
+from keyforge_shared.protocol.nodes import HeartbeatIn, NodeRegistration, Registered
 
-AUTH_HEADER = "X-Keyforge-Secret"
-INTERVAL_HEADER = "X-Keyforge-Heartbeat-Interval"
+Answer = TypeVar("Answer", bound=BaseModel)
 LEASE_WAIT_S = 20.0  # the contract's longest poll
 POLL_SLACK_S = 10.0
 
@@ -44,15 +56,9 @@ class AuthRefused(Exception):
 
 
 class Refused(Exception):
-    def __init__(self, status: int, code: str, detail: str, body: dict[str, Any]) -> None:
-        super().__init__(f"{status} {code}: {detail}")
-        self.status, self.code, self.body = status, code, body
-
-
-@dataclass(frozen=True)
-class Registered:
-    tuning: dict[str, Any]
-    heartbeat_interval_s: float
+    def __init__(self, status: int, body: ErrorBody) -> None:
+        super().__init__(f"{status} {body.error}: {body.detail}")
+        self.status, self.code, self.body = status, body.error, body
 
 
 @dataclass(frozen=True)
@@ -72,14 +78,23 @@ def _retry_after(response: httpx.Response) -> float:
         return 0.0
 
 
-def _error_of(response: httpx.Response) -> tuple[str, str, dict[str, Any]]:
+def _error_of(response: httpx.Response) -> ErrorBody:
+    """The error envelope; one naming only the status where a proxy answered something else."""
     try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    if not isinstance(body, dict):
-        body = {}
-    return str(body.get("error", "")), str(body.get("detail", ""))[:300], body
+        body = ErrorBody.model_validate_json(response.content)
+    except ValidationError:
+        return ErrorBody(error="", detail=f"HTTP {response.status_code}")
+    body.detail = body.detail[:300]
+    return body
+
+
+def _parsed(response: httpx.Response, model: type[Answer]) -> Answer:
+    try:
+        return model.model_validate_json(response.content)
+    except ValidationError as exc:
+        where = f"{response.request.method} {response.request.url.path}"
+        problems = exc.error_count()
+        raise HiveUnavailable(f"{where}: not a {model.__name__} ({problems} problems)") from None
 
 
 def _hive_clock(response: httpx.Response) -> datetime:
@@ -102,10 +117,10 @@ class HiveClient:
     ) -> httpx.Response:
         timeout = httpx.USE_CLIENT_DEFAULT if timeout_s is None else timeout_s
         for attempt in (1, 2):
-            headers = {AUTH_HEADER: self.secret.current()}
+            secret = {headers.NODE_SECRET: self.secret.current()}
             try:
                 response = await self.client.request(
-                    method, path, headers=headers, timeout=timeout, **kwargs
+                    method, path, headers=secret, timeout=timeout, **kwargs
                 )
             except httpx.TransportError as exc:
                 raise HiveUnavailable(f"{method} {path}: {type(exc).__name__}") from None
@@ -115,24 +130,27 @@ class HiveClient:
         status = response.status_code
         if status < 300:
             return response
-        code, detail, body = _error_of(response)
+        error = _error_of(response)
         if status == 429 or status >= 500:
-            raise HiveUnavailable(f"{method} {path}: {status} {code}", _retry_after(response))
+            raise HiveUnavailable(
+                f"{method} {path}: {status} {error.error}", _retry_after(response)
+            )
         if status == 401:
             raise AuthRefused(f"the hive refuses the secret in {self.secret.describe()}")
-        if status == 404 and code == "unknown_node":
-            raise UnknownNode(detail)
-        raise Refused(status, code, detail, body)
+        if status == 404 and error.error == "unknown_node":
+            raise UnknownNode(error.detail)
+        raise Refused(status, error)
 
-    async def register(self, registration: dict[str, Any]) -> Registered:
-        body = (await self._call("POST", "/nodes/register", json=registration)).json()
-        return Registered(body["tuning"], float(body.get("heartbeat_interval_s") or 10.0))
+    async def register(self, registration: NodeRegistration) -> Registered:
+        body = registration.model_dump(mode="json")
+        return _parsed(await self._call("POST", "/nodes/register", json=body), Registered)
 
-    async def heartbeat(self, node_id: str, telemetry: dict[str, Any]) -> float | None:
+    async def heartbeat(self, node_id: str, beat: HeartbeatIn) -> float | None:
         """Sends one beat; the interval the hive asks for next, if it said."""
-        response = await self._call("POST", f"/nodes/{node_id}/heartbeat", json=telemetry)
+        body = beat.model_dump(mode="json", exclude_none=True)
+        response = await self._call("POST", f"/nodes/{node_id}/heartbeat", json=body)
         try:
-            return float(response.headers[INTERVAL_HEADER])
+            return float(response.headers[headers.HEARTBEAT_INTERVAL])
         except (KeyError, ValueError):
             return None
 
@@ -143,26 +161,27 @@ class HiveClient:
             params={"node_id": node_id, "wait": f"{wait_s:g}"},
             timeout_s=wait_s + POLL_SLACK_S,
         )
-        body = response.json()
-        if not body.get("job_id"):
+        answer = _parsed(response, LeaseAnswer)
+        if not answer.job_id:
             return None
+        if answer.lease_id is None or answer.config is None or answer.lease_expires_at is None:
+            raise HiveUnavailable(f"GET /jobs/queue: lease of {answer.job_id} is incomplete")
         return Lease(
-            job_id=body["job_id"],
-            lease_id=str(body["lease_id"]),
-            config=body["config"],
-            expires_at=datetime.fromisoformat(body["lease_expires_at"]).astimezone(UTC),
-            assets=dict(body.get("assets") or {}),
+            job_id=answer.job_id,
+            lease_id=answer.lease_id,
+            config=answer.config,
+            expires_at=answer.lease_expires_at.astimezone(UTC),
+            assets=dict(answer.assets or {}),
             hive_now=_hive_clock(response),
         )
 
     async def job_status(self, job_id: str) -> str:
-        body = (await self._call("GET", f"/jobs/{job_id}")).json()
-        return str(body.get("status", ""))
+        """The job's status (``JobStatus``), as text the work loop compares with its own."""
+        return _parsed(await self._call("GET", f"/jobs/{job_id}"), JobView).status
 
     async def population(self, job_id: str) -> list[str]:
-        body = (await self._call("GET", f"/jobs/{job_id}/population")).json()
-        return [str(layout) for layout in body.get("layouts", [])]
+        return _parsed(await self._call("GET", f"/jobs/{job_id}/population"), Population).layouts
 
-    async def submit(self, result: dict[str, Any]) -> dict[str, Any]:
-        answer: dict[str, Any] = (await self._call("POST", "/results", json=result)).json()
-        return answer
+    async def submit(self, result: ResultIn) -> ResultAccepted:
+        body = result.model_dump(mode="json", exclude_none=True)
+        return _parsed(await self._call("POST", "/results", json=body), ResultAccepted)

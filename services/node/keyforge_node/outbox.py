@@ -24,9 +24,9 @@ import math
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from keyforge_shared.private_files import write_private
+from keyforge_shared.protocol.jobs import ResultIn
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +43,14 @@ class Result:
     layout: str  # canonical keycode ids, space-separated
     score: float
 
-    def body(self, node_id: str) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "job_id": self.job_id,
-            "layout": self.layout,
-            "score": self.score,
-            "node_id": node_id,
-        }
-        if self.lease_id is not None:
-            body["lease_id"] = self.lease_id
-        return body
+    def request(self, node_id: str) -> ResultIn:
+        return ResultIn(
+            job_id=self.job_id,
+            layout=self.layout,
+            score=self.score,
+            node_id=node_id,
+            lease_id=self.lease_id,
+        )
 
 
 class Outbox:

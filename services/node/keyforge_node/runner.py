@@ -32,6 +32,7 @@ from keyforge_node.workers import WorkerPool
 from keyforge_shared.client.backoff import Backoff, pause, stop_on_signals
 from keyforge_shared.client.endpoints import async_client
 from keyforge_shared.client.targets import Targets
+from keyforge_shared.protocol.nodes import NodeRegistration
 
 log = logging.getLogger(__name__)
 
@@ -67,17 +68,17 @@ async def calibrate(cache: AssetCache, stopping: asyncio.Event) -> float | None:
 
 def registration(
     node_id: str, hardware: Hardware, ops: float, labels: dict[str, str]
-) -> dict[str, Any]:
-    return {
-        "node_id": node_id,
-        "cpu_model": hardware.cpu_model,
-        "cores": hardware.cores,
-        "l2_cache_kb": hardware.l2_cache_kb,
-        "ops_per_sec": round(ops, 1),
-        "arch": hardware.arch,
-        "ram_total_bytes": hardware.ram_total_bytes,
-        "labels": labels,
-    }
+) -> NodeRegistration:
+    return NodeRegistration(
+        node_id=node_id,
+        cpu_model=hardware.cpu_model,
+        cores=hardware.cores,
+        l2_cache_kb=hardware.l2_cache_kb,
+        ops_per_sec=round(ops, 1),
+        arch=hardware.arch,
+        ram_total_bytes=hardware.ram_total_bytes,
+        labels=labels,
+    )
 
 
 async def run_node(options: NodeOptions) -> int:

@@ -21,6 +21,7 @@ from keyforge_node.hive_client import (
     UnknownNode,
 )
 from keyforge_shared.client.backoff import Backoff, pause
+from keyforge_shared.protocol.nodes import NodeRegistration
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,9 @@ Recoverable = UnknownNode | HiveUnavailable | AuthRefused
 class NodeSession:
     hive: HiveClient
     node_id: str
-    registration: dict[str, Any]
+    registration: NodeRegistration
     stopping: asyncio.Event
+    # The hive's Tuning as a plain mapping: the work loop reads its fields by name.
     tuning: dict[str, Any] = field(default_factory=dict)
     heartbeat_interval_s: float = DEFAULT_INTERVAL_S
     generation: int = 0  # registrations so far
@@ -62,7 +64,7 @@ class NodeSession:
                     raise SystemExit(
                         f"keyforge: the hive refuses this node's registration: {exc}"
                     ) from None
-                self.tuning = registered.tuning
+                self.tuning = registered.tuning.model_dump()
                 self.heartbeat_interval_s = registered.heartbeat_interval_s
                 self.generation += 1
                 log.info(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from keyforge_node.hive_client import (
     AuthRefused,
@@ -26,6 +25,7 @@ from keyforge_node.hive_client import (
 from keyforge_node.outbox import Outbox, Result
 from keyforge_node.session import report
 from keyforge_shared.client.backoff import Backoff
+from keyforge_shared.protocol.jobs import ResultAccepted
 
 log = logging.getLogger(__name__)
 
@@ -75,20 +75,19 @@ class ResultSender:
                 log.info("results reach the hive again")
             backoff.reset()
             self.outbox.set_unreachable(False)
-            score = float(answer.get("score", result.score))
-            self.outbox.settle(result, score)
+            self.outbox.settle(result, answer.score)
             self.accepted += 1
-            self.records += bool(answer.get("record"))
+            self.records += answer.record
             log.info(
                 "result accepted: job %s score %.6f%s",
                 result.job_id[:12],
-                score,
-                " (a new record)" if answer.get("record") else "",
+                answer.score,
+                " (a new record)" if answer.record else "",
             )
         return 0.0
 
-    async def _submit(self, result: Result) -> dict[str, Any]:
-        sending = asyncio.ensure_future(self.hive.submit(result.body(self.node_id)))
+    async def _submit(self, result: Result) -> ResultAccepted:
+        sending = asyncio.ensure_future(self.hive.submit(result.request(self.node_id)))
         done, _ = await asyncio.wait({sending}, timeout=SLOW_ANSWER_S)
         if not done:
             self.outbox.set_unreachable(True)
@@ -102,7 +101,7 @@ class ResultSender:
         code = exc.code if isinstance(exc, Refused) else "unknown_node"
         self.outbox.settle(result, None)
         if code == "score_mismatch":
-            expected = exc.body.get("expected_score") if isinstance(exc, Refused) else None
+            expected = exc.body.extra_value("expected_score") if isinstance(exc, Refused) else None
             log.error(
                 "the hive scores our layout %s, we scored %.6f: dropped (assets changed?)",
                 expected,

@@ -10,18 +10,24 @@ Like a real node it re-reads the secret file on 401, registers again on 404
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from keyforge_shared.client.backoff import pause
 from keyforge_shared.client.secret_source import SecretSource
+from keyforge_shared.protocol import headers as protocol_headers
+from keyforge_shared.protocol.jobs import LayoutScore, LeaseAnswer, ResultIn, ScoreIn
+from keyforge_shared.protocol.nodes import HeartbeatIn, NodeRegistration, Registered
 from keyforge_swarm.fasthttp import FastHttpClient, Reply
 from keyforge_swarm.report import NO_ANSWER, Recorder
 
-INTERVAL_HEADER = "x-keyforge-heartbeat-interval"
+Answer = TypeVar("Answer", bound=BaseModel)
+# FastHttpClient keeps header names lower-case.
+INTERVAL_HEADER = protocol_headers.HEARTBEAT_INTERVAL.lower()
 DEFAULT_INTERVAL_S = 10.0
 POLL_S = 5.0  # between lease polls while a node holds no lease
 HOLD_S = (10.0, 30.0)  # how long a node works a lease before it polls again
@@ -40,12 +46,12 @@ class Swarm:
     rng: random.Random = field(default_factory=random.Random)
 
     async def call(
-        self, call: str, method: str, path: str, body: dict[str, Any] | None = None
+        self, call: str, method: str, path: str, body: BaseModel | None = None
     ) -> Reply | None:
         """One request, recorded; a 401 re-reads the secret and retries once."""
+        payload = body.model_dump_json(exclude_none=True).encode() if body is not None else b""
         for attempt in (1, 2):
-            payload = json.dumps(body, separators=(",", ":")).encode() if body is not None else b""
-            headers = {"X-Keyforge-Secret": self.secret.current()}
+            headers = {protocol_headers.NODE_SECRET: self.secret.current()}
             if body is not None:
                 headers["Content-Type"] = "application/json"
             started = time.perf_counter()
@@ -83,11 +89,22 @@ class Swarm:
         layout = reference_with_pins(config)
         if layout is None:
             return None
-        reply = await self.call("score", "POST", "/score", {"job_id": job_id, "layout": layout})
-        if reply is None or reply.status != 200:
+        reply = await self.call("score", "POST", "/score", ScoreIn(job_id=job_id, layout=layout))
+        scored = parsed(reply, LayoutScore)
+        if scored is None:
             self.scored.pop(job_id, None)  # ask again with the next lease
             return None
-        return layout, float(reply.json()["score"])
+        return layout, scored.score
+
+
+def parsed(reply: Reply | None, model: type[Answer]) -> Answer | None:
+    """A 200 answer as its protocol model; None for anything else."""
+    if reply is None or reply.status != 200:
+        return None
+    try:
+        return model.model_validate_json(reply.body)
+    except ValidationError:
+        return None
 
 
 def reference_with_pins(config: dict[str, Any]) -> str | None:
@@ -121,22 +138,23 @@ class SimNode:
         self.interval_s = DEFAULT_INTERVAL_S
         self.lease: Lease | None = None
 
-    def registration(self) -> dict[str, Any]:
-        return {
-            "node_id": self.node_id,
-            "cpu_model": "keyforge swarm (simulated)",
-            "cores": 4,
-            "l2_cache_kb": 512,
-            "ops_per_sec": 30_000.0,
-            "arch": "simulated",
-            "labels": {"swarm": "true"},
-        }
+    def registration(self) -> NodeRegistration:
+        return NodeRegistration(
+            node_id=self.node_id,
+            cpu_model="keyforge swarm (simulated)",
+            cores=4,
+            l2_cache_kb=512,
+            ops_per_sec=30_000.0,
+            arch="simulated",
+            labels={"swarm": "true"},
+        )
 
     async def register(self) -> bool:
         reply = await self.swarm.call("register", "POST", "/nodes/register", self.registration())
-        if reply is None or reply.status != 200:
+        registered = parsed(reply, Registered)
+        if registered is None:
             return False
-        self.interval_s = float(reply.json().get("heartbeat_interval_s") or DEFAULT_INTERVAL_S)
+        self.interval_s = registered.heartbeat_interval_s or DEFAULT_INTERVAL_S
         return True
 
     async def run(self, start_after_s: float) -> None:
@@ -154,9 +172,7 @@ class SimNode:
         next_at = loop.time() + self.interval_s * self.swarm.rng.random()
         while not await pause(self.swarm.stopping, next_at - loop.time()):
             job_id = self.lease.job_id if self.lease else None
-            beat: dict[str, Any] = {"ips": 30_000.0 if job_id else 0.0}
-            if job_id:
-                beat["job_id"] = job_id
+            beat = HeartbeatIn(ips=30_000.0 if job_id else 0.0, job_id=job_id)
             reply = await self.swarm.call(
                 "heartbeat", "POST", f"/nodes/{self.node_id}/heartbeat", beat
             )
@@ -180,12 +196,12 @@ class SimNode:
             if reply.status == 404:
                 await self.register()
                 continue
-            body = reply.json() if reply.status == 200 else {}
-            if body.get("job_id"):
+            answer = parsed(reply, LeaseAnswer)
+            if answer is not None and answer.job_id and answer.lease_id:
                 self.lease = Lease(
-                    body["job_id"],
-                    str(body["lease_id"]),
-                    body.get("config") or {},
+                    answer.job_id,
+                    answer.lease_id,
+                    answer.config or {},
                     time.monotonic() + rng.uniform(*HOLD_S),
                 )
                 self.swarm.leased[self.node_id] = self
@@ -202,13 +218,13 @@ class SimNode:
         if answer is None or self.lease is not lease:
             return
         layout, score = answer
-        body = {
-            "job_id": lease.job_id,
-            "layout": layout,
-            "score": score,
-            "node_id": self.node_id,
-            "lease_id": lease.lease_id,
-        }
+        body = ResultIn(
+            job_id=lease.job_id,
+            layout=layout,
+            score=score,
+            node_id=self.node_id,
+            lease_id=lease.lease_id,
+        )
         reply = await self.swarm.call("result", "POST", "/results", body)
         if reply is not None and reply.status == 409:
             self.drop_lease()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from keyforge_shared.protocol import headers as wire
 from tests.hive.conftest import ADMIN_HEADERS, NODE_HEADERS, HivePair
 from tests.hive.kv_support import add_job, admin_put, job_id, lease, node_headers
 
@@ -96,9 +97,9 @@ async def test_a_node_never_sees_a_secret_value(leased: HivePair) -> None:
 async def test_a_node_must_name_itself(leased: HivePair) -> None:
     anonymous = await leased.a.get(f"/kv/vars/job/{J}/present", headers=NODE_HEADERS)
     assert anonymous.status_code == 403
-    assert "X-Keyforge-Node" in anonymous.json()["detail"]
+    assert wire.NODE_ID in anonymous.json()["detail"]
     bad = await leased.a.get(
-        f"/kv/vars/job/{J}/present", headers={**NODE_HEADERS, "X-Keyforge-Node": "a b"}
+        f"/kv/vars/job/{J}/present", headers={**NODE_HEADERS, wire.NODE_ID: "a b"}
     )
     assert bad.status_code == 400
     assert (await leased.a.get(f"/kv/vars/job/{J}/present")).status_code == 401

@@ -6,8 +6,9 @@ import math
 from redis.asyncio import Redis
 
 from keyforge_hive.nodes.heartbeats import HeartbeatBatcher
-from keyforge_hive.nodes.telemetry import HeartbeatIn, encode_telemetry
+from keyforge_hive.nodes.telemetry import encode_telemetry
 from keyforge_shared.keys import Keys
+from keyforge_shared.protocol.nodes import HeartbeatIn
 from tests.conftest import ValkeyFixture
 from tests.hive.conftest import ADMIN_HEADERS, HivePair, register
 

@@ -9,6 +9,7 @@ import asyncpg
 from redis.asyncio import Redis
 
 from keyforge_shared.keys import Keys
+from keyforge_shared.protocol import headers as wire
 from keyforge_swarm.fasthttp import FastHttpClient
 from tests.conftest import ValkeyFixture
 from tests.hive.conftest import NODE_HEADERS, HivePair, beat, hive_processes, register
@@ -37,7 +38,7 @@ async def test_heartbeat_is_stored_with_ttl_and_tells_the_interval(hives: HivePa
         headers=NODE_HEADERS,
     )
     assert response.status_code == 204
-    assert response.headers["x-keyforge-heartbeat-interval"] == "10"
+    assert response.headers[wire.HEARTBEAT_INTERVAL] == "10"
     ttl = await hives.valkey.ttl(keys.heartbeat("n1"))
     assert 25 <= ttl <= 30
 

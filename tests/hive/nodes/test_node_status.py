@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from redis.asyncio import Redis
 
+from keyforge_shared.protocol import headers as wire
 from tests.conftest import ValkeyFixture
 from tests.hive.conftest import ADMIN_HEADERS, beat, register, running_hives, set_runtime_settings
 from tests.support import SseReader, wait_until
@@ -37,7 +38,7 @@ async def test_down_after_ttl_plus_grace_and_not_before(
         await register(a, "n1")
         # Let the hives pass their own start-up window first.
         await asyncio.sleep(DOWN_AFTER_S)
-        assert (await beat(a, "n1")).headers["x-keyforge-heartbeat-interval"] == "1"
+        assert (await beat(a, "n1")).headers[wire.HEARTBEAT_INTERVAL] == "1"
         await asyncio.sleep(1.5)  # one beat 1.5 intervals late
         await beat(b, "n1")
         last_beat = time.monotonic()

@@ -13,7 +13,9 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from redis.asyncio import Redis
 
+from keyforge_shared.keys import Keys
 from tests.conftest import ValkeyFixture
 from tests.hive.conftest import (
     NODE_HEADERS,
@@ -194,7 +196,7 @@ async def test_leaderboards_group_exactly_the_comparable_jobs(
 
 
 async def test_contributors_count_over_two_hives(
-    database_url: str, valkey: ValkeyFixture, system_assets: set[str]
+    database_url: str, valkey: ValkeyFixture, valkey_admin: Redis, system_assets: set[str]
 ) -> None:
     async with running_hives(database_url, valkey, KEYFORGE_WORK_UNITS_FLUSH_S=0.2) as (a, b):
         await register(a, "alpha", labels={"site": "lab"})
@@ -211,10 +213,17 @@ async def test_contributors_count_over_two_hives(
         await beat(b, "beta", ips=0.0)
 
         async def flushed() -> bool:
+            # Every beat is summed in Valkey; done once the pending hash is empty again.
+            if await valkey_admin.hlen(Keys().pending_work_units()):
+                return False
             rows = (await a.get("/contributors")).json()
-            return bool(rows) and rows[0]["work_units"] > 0
+            # ...and a flush that took it has committed (two reads agree).
+            seen.append(rows[0]["work_units"] if rows else 0.0)
+            return seen[-1] > 0 and seen[-2:] == [seen[-1]] * 2
 
-        await wait_until(flushed, timeout_s=5)
+        seen: list[float] = []
+
+        await wait_until(flushed, timeout_s=5, interval_s=0.3)
         rows = {r["node_id"]: r for r in (await b.get("/contributors")).json()}
     assert rows["alpha"]["results"] == 4
     assert rows["beta"]["results"] == 2

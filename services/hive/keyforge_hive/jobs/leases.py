@@ -36,6 +36,8 @@ from keyforge_shared.asset_store import ManifestEntry
 from keyforge_shared.formats import FormatError
 from keyforge_shared.job_scorer import DEFAULT_COST_MATRIX, job_asset_paths
 from keyforge_shared.keys import Keys
+from keyforge_shared.lua import with_server_now
+from keyforge_shared.protocol.jobs import LeaseAnswer
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +47,7 @@ DEFAULT_SLOTS = 8
 # KEYS: job queue, lease expiries, then the job's slot marks in slot order.
 # ARGV: job id, lease ms, token. Returns {slot, lease end ms}; slot -1: all in
 # flight, -2: the job left the queue.
-CLAIM_SLOT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+CLAIM_SLOT = with_server_now("""
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {-2, now} end
 redis.call('ZADD', KEYS[1], now, ARGV[1])
 for i = 3, #KEYS do
@@ -58,7 +58,7 @@ for i = 3, #KEYS do
   end
 end
 return {-1, now}
-"""
+""")
 
 # KEYS: the slot mark, lease expiries. ARGV: token, expiry member. Only the holder frees it.
 RELEASE_SLOT = """
@@ -113,16 +113,16 @@ class Lease:
     spec: dict[str, Any]
     assets: dict[str, str | None]
 
-    def answer(self) -> dict[str, Any]:
-        return {
-            "job_id": self.job_id,
-            "config": self.spec,
-            "lease_id": str(self.lease_id),
-            "lease_expires_at": self.expires_at.isoformat(),
-            "slot": self.lease_id.slot,
-            "attempt": self.lease_id.attempt,
-            "assets": self.assets,
-        }
+    def answer(self) -> LeaseAnswer:
+        return LeaseAnswer(
+            job_id=self.job_id,
+            config=self.spec,
+            lease_id=str(self.lease_id),
+            lease_expires_at=self.expires_at,
+            slot=self.lease_id.slot,
+            attempt=self.lease_id.attempt,
+            assets=self.assets,
+        )
 
 
 def _expiry_member(job_id: str, slot: int) -> str:

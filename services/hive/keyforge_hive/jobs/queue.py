@@ -30,6 +30,7 @@ from keyforge_hive.events.fanout import EventFanout, Subscriber
 from keyforge_hive.jobs.leases import Lease, Leaser
 from keyforge_shared.keys import Keys
 from keyforge_shared.loops import consume
+from keyforge_shared.lua import with_server_now
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +41,11 @@ EXPIRY_INDEX_KEEP_MS = 60_000
 WAKING_EVENTS = frozenset({b"job_status", b"node_status"})
 
 # KEYS: lease expiries. Returns ms until the next lease in the fleet ends, or -1.
-NEXT_EXPIRY = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+NEXT_EXPIRY = with_server_now("""
 local first = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
 if #first == 0 then return -1 end
 return tonumber(first[2]) - now
-"""
+""")
 
 
 def event_type(wire: bytes) -> bytes:

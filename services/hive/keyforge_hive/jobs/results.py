@@ -1,17 +1,27 @@
-"""``store_result``: a verified result committed, fenced and counted in one transaction.
+"""``POST /results`` in one straight path: ``accept_result`` validates, scores, commits, announces.
+
+The route hands the node's claim over and answers what this returns; every
+refusal is a domain error raised here (422 malformed layout or lease, 409
+score mismatch or stale lease, 404 unknown job, 503 assets not published).
+Rescoring runs in a worker thread: a full score costs a few milliseconds of
+CPU, which would otherwise stall every other request of this hive's loop.
+
+``store_result`` commits a verified result, fenced and counted in one transaction.
 
 The job row is locked first (``FOR UPDATE``), so the results of one job are
 stored one at a time: the best score, the result count and the record flag
 can never disagree. A layout the job already holds answers what it answered
 the first time (idempotent resend), before any lease check: a node that
 resends after a lost answer is not punished for the slot having moved on.
-The caller answers 200 only after this returns, that is after the commit.
+The route answers 200 only after the commit; the ``new_record`` event is
+published after it too, and a bus that is down loses the event, not the result.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
-from collections.abc import Awaitable, Callable
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +29,13 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from keyforge_hive.jobs.leases import LeaseId
-from keyforge_hive.jobs.store import OPEN_STATUSES, unknown_job
-from keyforge_shared.errors import Conflict
+from keyforge_hive.jobs.scoring_cache import AssetsUnavailable
+from keyforge_hive.jobs.store import OPEN_STATUSES, checked_job_id, job_spec_text, unknown_job
+from keyforge_hive.state import Hive
+from keyforge_shared.errors import Conflict, DependencyDown, KeyforgeError
+from keyforge_shared.formats import FormatError
+from keyforge_shared.job_scorer import JobScorer
+from keyforge_shared.scoring import ScoringModel
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 
@@ -61,20 +76,76 @@ class Stored:
     previous_best: float | None = None
 
 
-MetricsOf = Callable[[], Awaitable[dict[str, float]]]
-
-
 @dataclass(frozen=True, slots=True)
 class Verified:
     """A result the hive has rescored: the layout in canonical keycodes, its true score."""
 
     job_id: str
     node_id: str
-    layout: str
+    keycodes: list[str]
     score: float
     lease: LeaseId | None
-    # Only a new best needs its metrics (for GET /jobs/{id}): computed then, not per result.
-    metrics_of: MetricsOf
+    model: ScoringModel  # the job's, for the metrics of a new best
+
+    @property
+    def layout(self) -> str:
+        return " ".join(self.keycodes)
+
+
+def invalid(detail: str, code: str) -> KeyforgeError:
+    return KeyforgeError(detail, code=code, status_code=422)
+
+
+async def job_scorer(hive: Hive, job_id: str) -> JobScorer:
+    """The job's cached scorer; 404 for no such job, 503 while its assets are unpublished."""
+    job_id = checked_job_id(job_id)
+    try:
+        return await hive.jobs.scorers.scorer_for(job_id, lambda: job_spec_text(hive.pool, job_id))
+    except AssetsUnavailable as exc:
+        raise DependencyDown(
+            f"the job's assets are not published: {', '.join(exc.paths)}",
+            code="assets_unavailable",
+        ) from None
+
+
+def layout_metrics(model: ScoringModel, keycodes: list[str]) -> dict[str, float]:
+    return {
+        name: value if math.isfinite(value) else 0.0
+        for name, value in model.metrics(keycodes).items()
+    }
+
+
+async def accept_result(
+    hive: Hive,
+    *,
+    job_id: str,
+    node_id: str,
+    layout: str,
+    claimed_score: float,
+    lease_id: str | None,
+) -> Stored:
+    """Validate, rescore, commit and announce one result a node claims."""
+    scorer = await job_scorer(hive, job_id)
+    try:
+        keycodes = scorer.result_layout(layout)
+    except FormatError as exc:
+        raise invalid(str(exc), "invalid_layout") from None
+    try:
+        lease = LeaseId.parse(lease_id) if lease_id is not None else None
+    except FormatError as exc:
+        raise invalid(str(exc), "invalid_lease") from None
+    score = await asyncio.to_thread(scorer.model.score, keycodes)
+    if abs(claimed_score - score) > hive.runtime.current.score_tolerance:
+        raise Conflict(
+            f"claimed {claimed_score!r}, the hive computes {score!r}",
+            code="score_mismatch",
+            extra={"expected_score": score},
+        )
+    result = Verified(job_id, node_id, keycodes, score, lease, scorer.model)
+    stored = await store_result(hive.pool, result)
+    if stored.new and stored.record:
+        await hive.jobs.announce("new_record", record_event(result, stored))
+    return stored
 
 
 async def _check_lease(conn: Connection, job_id: str, lease: LeaseId) -> None:
@@ -109,7 +180,10 @@ async def store_result(pool: asyncpg.Pool, result: Verified) -> Stored:
             await _check_lease(conn, result.job_id, result.lease)
         best: float | None = job["best_score"]
         record = best is None or result.score < best
-        metrics = await result.metrics_of() if record else None
+        # Only a new best needs its metrics (for GET /jobs/{id}): computed then, not per result.
+        metrics = None
+        if record:
+            metrics = await asyncio.to_thread(layout_metrics, result.model, result.keycodes)
         lease_text = str(result.lease) if result.lease else None
         await conn.execute(
             STORE,
@@ -124,6 +198,7 @@ async def store_result(pool: asyncpg.Pool, result: Verified) -> Stored:
     return Stored(result.score, record, new=True, previous_best=best)
 
 
+# A dict: the event bus carries plain JSON payloads, read by SSE clients as they are.
 def record_event(result: Verified, stored: Stored) -> dict[str, Any]:
     return {
         "job_id": result.job_id,

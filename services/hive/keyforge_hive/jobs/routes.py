@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
 from keyforge_hive.auth import AdminAuth, NodeAuth
 from keyforge_hive.jobs.leases import DEFAULT_SLOTS
 from keyforge_hive.jobs.scoring_cache import AssetsUnavailable, resolve_assets
-from keyforge_hive.jobs.spec import JobSpec, geometry_fingerprint, job_id_of, parse_spec_text
+from keyforge_hive.jobs.spec import geometry_fingerprint, job_id_of, parse_spec_text
 from keyforge_hive.jobs.store import (
     best_layouts,
     change_status,
+    checked_job_id,
     insert_job,
     job_exists,
     job_spec_text,
@@ -22,49 +22,47 @@ from keyforge_hive.jobs.store import (
     neighbour_layouts,
     unknown_job,
 )
-from keyforge_hive.nodes.registry import NodeId
 from keyforge_hive.records.scoring_model import scoring_model
 from keyforge_hive.state import Hive, HiveDep
 from keyforge_shared.errors import KeyforgeError, NotFound
 from keyforge_shared.formats import FormatError
 from keyforge_shared.job_scorer import job_inputs
+from keyforge_shared.protocol.errors import error_responses
+from keyforge_shared.protocol.fields import NodeId
+from keyforge_shared.protocol.jobs import (
+    JobRegistered,
+    JobSpec,
+    JobStatusChange,
+    JobSummary,
+    JobView,
+    LeaseAnswer,
+    Population,
+)
 
-router = APIRouter(tags=["jobs"])
+router = APIRouter(tags=["jobs"], responses=error_responses(503))
+NODE_ERRORS = error_responses(401, 404, 422)
+ADMIN_ERRORS = error_responses(401, 403, 404, 409, 422)
 
-JOB_ID = re.compile(r"[0-9a-f]{64}\Z")
 JobIdPath = Annotated[str, Path(max_length=200)]
 Status = Annotated[str, Query(pattern="^(active|paused|done|cancelled)$")]
 OWN_POPULATION = 45
 NEIGHBOUR_POPULATION = 5
 NEIGHBOURS_SCANNED = 200
-NOTHING_LEASED: dict[str, Any] = {
-    "job_id": None,
-    "config": None,
-    "lease_id": None,
-    "lease_expires_at": None,
-}
-
-
-def checked_job_id(job_id: str) -> str:
-    """A malformed id names no job: 404, and it never reaches a query."""
-    if not JOB_ID.match(job_id):
-        raise unknown_job(job_id[:80])
-    return job_id
 
 
 def invalid_spec(detail: str, code: str = "invalid_spec") -> KeyforgeError:
     return KeyforgeError(detail, code=code, status_code=422)
 
 
-@router.post("/jobs")
+@router.post("/jobs", responses=error_responses(401, 422))
 async def register_job(
     spec: JobSpec, request: Request, hive: HiveDep, _: NodeAuth
-) -> dict[str, Any]:
+) -> JobRegistered:
     try:
         text, value = parse_spec_text(await request.body())
         job_id = job_id_of(value)
         if await job_exists(hive.pool, job_id):
-            return {"job_id": job_id, "is_new": False}
+            return JobRegistered(job_id=job_id, is_new=False)
         inputs = job_inputs(value)
         assets = await resolve_assets(hive.valkey, hive.keys, inputs.asset_paths)
         # Building the scorer proves the job can be verified, and warms the cache.
@@ -91,47 +89,48 @@ async def register_job(
             "job_status",
             {"job_id": job_id, "status": "active", "previous": None, "created": True},
         )
-    return {"job_id": job_id, "is_new": created}
+    return JobRegistered(job_id=job_id, is_new=created)
 
 
-@router.get("/jobs")
+@router.get("/jobs", responses=error_responses(422))
 async def jobs(
     hive: HiveDep,
     status: Status | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[dict[str, Any]]:
+) -> list[JobSummary]:
     return await list_jobs(hive.pool, status, limit)
 
 
 # Before /jobs/{job_id}: routes match in order.
-@router.get("/jobs/queue")
+@router.get("/jobs/queue", responses=NODE_ERRORS)
 async def lease_work(
     node_id: Annotated[NodeId, Query()],
     request: Request,
     hive: HiveDep,
     _: NodeAuth,
     wait: Annotated[float, Query(ge=0, le=20, allow_inf_nan=False)] = 20.0,
-) -> dict[str, Any]:
+) -> LeaseAnswer:
     """Long-poll up to ``wait`` seconds (20 at most) for a lease on one job slot."""
     try:
         lease = await hive.jobs.queue.wait_for_lease(node_id, wait, request.is_disconnected)
     except LookupError:
         raise NotFound(f"node {node_id!r} is not registered", code="unknown_node") from None
-    return lease.answer() if lease is not None else dict(NOTHING_LEASED)
+    # Nothing leasable: every field null.
+    return lease.answer() if lease is not None else LeaseAnswer()
 
 
-@router.get("/jobs/{job_id}")
-async def job(job_id: JobIdPath, hive: HiveDep) -> dict[str, Any]:
+@router.get("/jobs/{job_id}", responses=error_responses(404, 422))
+async def job(job_id: JobIdPath, hive: HiveDep) -> JobView:
     return await job_view(hive.pool, checked_job_id(job_id))
 
 
-@router.get("/jobs/{job_id}/population")
-async def population(job_id: JobIdPath, hive: HiveDep, _: NodeAuth) -> dict[str, list[str]]:
+@router.get("/jobs/{job_id}/population", responses=NODE_ERRORS)
+async def population(job_id: JobIdPath, hive: HiveDep, _: NodeAuth) -> Population:
     job_id = checked_job_id(job_id)
     if not await job_exists(hive.pool, job_id):
         raise unknown_job(job_id)
     own = await best_layouts(hive.pool, job_id, OWN_POPULATION)
-    return {"layouts": own + await _neighbour_seeds(hive, job_id, set(own))}
+    return Population(layouts=own + await _neighbour_seeds(hive, job_id, set(own)))
 
 
 async def _neighbour_seeds(hive: Hive, job_id: str, have: set[str]) -> list[str]:
@@ -155,7 +154,7 @@ async def _neighbour_seeds(hive: Hive, job_id: str, have: set[str]) -> list[str]
     return seeds
 
 
-async def _operator_action(hive: Hive, job_id: str, action: str) -> dict[str, Any]:
+async def _operator_action(hive: Hive, job_id: str, action: str) -> JobStatusChange:
     previous, status = await change_status(hive.pool, checked_job_id(job_id), action)
     changed = previous != status
     if changed:
@@ -166,25 +165,26 @@ async def _operator_action(hive: Hive, job_id: str, action: str) -> dict[str, An
         await hive.jobs.announce(
             "job_status", {"job_id": job_id, "status": status, "previous": previous}
         )
-    return {"job_id": job_id, "status": status, "previous": previous, "changed": changed}
+    change = {"job_id": job_id, "status": status, "previous": previous, "changed": changed}
+    return JobStatusChange.model_validate(change)
 
 
-@router.post("/jobs/{job_id}/pause")
-async def pause(job_id: JobIdPath, hive: HiveDep, _: AdminAuth) -> dict[str, Any]:
+@router.post("/jobs/{job_id}/pause", responses=ADMIN_ERRORS)
+async def pause(job_id: JobIdPath, hive: HiveDep, _: AdminAuth) -> JobStatusChange:
     return await _operator_action(hive, job_id, "pause")
 
 
-@router.post("/jobs/{job_id}/resume")
-async def resume(job_id: JobIdPath, hive: HiveDep, _: AdminAuth) -> dict[str, Any]:
+@router.post("/jobs/{job_id}/resume", responses=ADMIN_ERRORS)
+async def resume(job_id: JobIdPath, hive: HiveDep, _: AdminAuth) -> JobStatusChange:
     return await _operator_action(hive, job_id, "resume")
 
 
-@router.post("/jobs/{job_id}/cancel")
-async def cancel(job_id: JobIdPath, hive: HiveDep, _: AdminAuth) -> dict[str, Any]:
+@router.post("/jobs/{job_id}/cancel", responses=ADMIN_ERRORS)
+async def cancel(job_id: JobIdPath, hive: HiveDep, _: AdminAuth) -> JobStatusChange:
     return await _operator_action(hive, job_id, "cancel")
 
 
-@router.post("/jobs/{job_id}/complete")
-async def complete(job_id: JobIdPath, hive: HiveDep, _: AdminAuth) -> dict[str, Any]:
+@router.post("/jobs/{job_id}/complete", responses=ADMIN_ERRORS)
+async def complete(job_id: JobIdPath, hive: HiveDep, _: AdminAuth) -> JobStatusChange:
     """The search is over: ``done``, no more leases or results, everything kept."""
     return await _operator_action(hive, job_id, "complete")

@@ -1,4 +1,4 @@
-"""A job spec: the original KeyForge ``POST /jobs`` body, its schema and its identity.
+"""A job spec (``protocol.jobs.JobSpec``, the original ``POST /jobs`` body) and its identity.
 
 The spec is stored exactly as submitted (the ``json`` column keeps its text)
 and hashed in a canonical form: the two documented defaults filled in
@@ -16,45 +16,11 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from keyforge_hive.storable import storable_text
-from keyforge_shared.formats import FormatError, KeyboardDefinition
+from keyforge_shared.formats import FormatError
 from keyforge_shared.job_scorer import DEFAULT_COST_MATRIX
-
-Count = Annotated[int, Field(ge=0, le=1_000_000_000)]
-FiniteParam = Annotated[float, Field(allow_inf_nan=False, ge=0, le=1e12)]
-AssetName = Annotated[str, Field(min_length=1, max_length=255)]
-
-
-class SearchParams(BaseModel):
-    """The original's eight optimizer parameters (newer clients' extra ones are kept)."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    search_epochs: Count
-    search_steps: Count
-    search_patience: Count
-    search_patience_threshold: FiniteParam
-    temp_min: FiniteParam
-    temp_max: FiniteParam
-    opt_limit_fast: Count
-    opt_limit_slow: Count
-
-
-class JobSpec(BaseModel):
-    """The schema of ``POST /jobs``; weights are checked by the scorer's own parser."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    definition: KeyboardDefinition
-    weights: dict[str, Any]
-    params: SearchParams
-    pinned_keys: Annotated[str, Field(max_length=4000)] = ""
-    corpus_name: AssetName
-    cost_matrix: AssetName = DEFAULT_COST_MATRIX
+from keyforge_shared.protocol.fields import storable_text
 
 
 def _refuse_constant(name: str) -> float:
@@ -84,6 +50,8 @@ def _check_strings(value: Any) -> None:
                 raise FormatError(f"strings {exc}") from None
 
 
+# A dict: the spec is kept exactly as submitted (its schema is protocol.jobs.JobSpec,
+# already checked by the route); its canonical form and id are computed from this value.
 def parse_spec_text(raw: bytes) -> tuple[str, dict[str, Any]]:
     """The body as text (what is stored) and as a value; FormatError when it is not strict JSON."""
     try:

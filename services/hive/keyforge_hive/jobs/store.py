@@ -11,16 +11,18 @@ a job already has changes nothing and announces nothing.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Final
 
 import asyncpg
 
 from keyforge_hive.kv.store import tombstone_job_namespaces
 from keyforge_shared.errors import Conflict, NotFound
+from keyforge_shared.protocol.jobs import JobSummary, JobView
 
 OPEN_STATUSES: Final = ("active", "paused")
+JOB_ID = re.compile(r"[0-9a-f]{64}\Z")
 
 INSERT_JOB = """
 INSERT INTO jobs (job_id, spec, keyboard, keyboard_name, slots, model_id, model)
@@ -91,6 +93,13 @@ def unknown_job(job_id: str) -> NotFound:
     return NotFound(f"job {job_id} does not exist", code="unknown_job")
 
 
+def checked_job_id(job_id: str) -> str:
+    """A malformed id names no job: 404, and it never reaches a query."""
+    if not JOB_ID.match(job_id):
+        raise unknown_job(job_id[:80])
+    return job_id
+
+
 async def change_status(pool: asyncpg.Pool, job_id: str, action: str) -> tuple[str, str]:
     """Apply an operator action; returns (status before, status after)."""
     transition = TRANSITIONS[action]
@@ -115,48 +124,42 @@ async def change_status(pool: asyncpg.Pool, job_id: str, action: str) -> tuple[s
     return current, transition.target
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-async def list_jobs(pool: asyncpg.Pool, status: str | None, limit: int) -> list[dict[str, Any]]:
+async def list_jobs(pool: asyncpg.Pool, status: str | None, limit: int) -> list[JobSummary]:
     return [
-        {
-            "job_id": row["job_id"],
-            "status": row["status"],
-            "created_at": _iso(row["created_at"]),
-            "best_score": row["best_score"],
-            "results": row["result_count"],
-            "keyboard_name": row["keyboard_name"],
-        }
+        JobSummary(
+            job_id=row["job_id"],
+            status=row["status"],
+            created_at=row["created_at"],
+            best_score=row["best_score"],
+            results=row["result_count"],
+            keyboard_name=row["keyboard_name"],
+        )
         for row in await pool.fetch(LIST_JOBS, status, limit)
     ]
 
 
-async def job_view(pool: asyncpg.Pool, job_id: str) -> dict[str, Any]:
+async def job_view(pool: asyncpg.Pool, job_id: str) -> JobView:
     row = await pool.fetchrow(GET_JOB, job_id)
     if row is None:
         raise unknown_job(job_id)
-    return {
-        "job_id": row["job_id"],
-        "status": row["status"],
-        "created_at": _iso(row["created_at"]),
-        "updated_at": _iso(row["updated_at"]),
-        "keyboard": row["keyboard"],
-        "keyboard_name": row["keyboard_name"],
-        "slots": row["slots"],
-        "results": row["result_count"],
-        "best_score": row["best_score"],
-        "best_layout": row["best_layout"],
-        "metrics": row["best_metrics"],
-        "model_id": row["model_id"],
+    return JobView(
+        job_id=row["job_id"],
+        status=row["status"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        keyboard=row["keyboard"],
+        keyboard_name=row["keyboard_name"],
+        slots=row["slots"],
+        results=row["result_count"],
+        best_score=row["best_score"],
+        best_layout=row["best_layout"],
+        metrics=row["best_metrics"],
+        model_id=row["model_id"],
         **_spec_summary(row["spec"]),
-    }
+    )
 
 
 def _spec_summary(spec_text: str) -> dict[str, Any]:
-    """What a client needs to draw and explain a job (the weights stay out: long, and only
-    the scorer reads them)."""
     spec = json.loads(spec_text)
     return {
         "definition": spec.get("definition"),

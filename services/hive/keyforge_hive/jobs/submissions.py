@@ -7,21 +7,9 @@ lone surrogates) is refused as a 422 before it reaches the database.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field
 
-from keyforge_hive.storable import StorableText
-
-
-class SubmissionIn(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    name: Annotated[str, Field(min_length=2, max_length=64), StorableText]
-    layout: Annotated[str, Field(min_length=10, max_length=5000), StorableText]
-    author: Annotated[str, Field(max_length=64), StorableText] = ""
-
+from keyforge_shared.protocol.jobs import Submission, SubmissionIn
 
 LATEST = 50
 
@@ -37,20 +25,20 @@ async def store_submission(pool: asyncpg.Pool, body: SubmissionIn) -> int:
     return submission_id
 
 
-async def latest_submissions(pool: asyncpg.Pool) -> list[dict[str, Any]]:
+async def latest_submissions(pool: asyncpg.Pool) -> list[Submission]:
     rows = await pool.fetch(
         "SELECT submission_id, name, layout, author, status, created_at FROM submissions"
         " ORDER BY submission_id DESC LIMIT $1",
         LATEST,
     )
     return [
-        {
-            "id": row["submission_id"],
-            "name": row["name"],
-            "layout": row["layout"],
-            "author": row["author"],
-            "status": row["status"],
-            "created_at": row["created_at"].isoformat(),
-        }
+        Submission(
+            id=row["submission_id"],
+            name=row["name"],
+            layout=row["layout"],
+            author=row["author"],
+            status=row["status"],
+            created_at=row["created_at"],
+        )
         for row in rows
     ]

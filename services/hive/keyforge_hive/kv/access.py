@@ -5,7 +5,7 @@
   and ``secrets/job/J`` (a secret's value stays hidden), writes ``vars/job/J``;
 * a node without a live lease: nothing.
 
-A node names itself with the ``X-Keyforge-Node`` header. The node secret is
+A node names itself with the ``headers.NODE_ID`` header. The node secret is
 shared by the whole fleet, so that name is the node's own claim; what the
 hive checks is that the node so named holds the lease, which is as much as
 a shared secret can prove. Only an admin may ask ``?reveal=true``.
@@ -21,8 +21,9 @@ import asyncpg
 from keyforge_hive.auth import Role
 from keyforge_hive.kv.names import Namespace
 from keyforge_shared.errors import Forbidden, KeyforgeError
+from keyforge_shared.protocol import headers
 
-NODE_HEADER = "X-Keyforge-Node"
+NODE_HEADER = headers.NODE_ID
 _NODE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 # Leases live in job_leases (migration 0003): one row per leased slot, kept

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
 
 import asyncpg
 
 from keyforge_hive.kv.store import Db, audit
+from keyforge_shared.protocol.kv import KvNamespace
 
 _SWEEP = "UPDATE kv SET tombstone = true WHERE expires_at <= now() AND NOT tombstone"
 
@@ -75,5 +75,5 @@ SELECT namespace,
 """
 
 
-async def namespaces(db: Db) -> list[dict[str, Any]]:
-    return [dict(r) for r in await db.fetch(_NAMESPACES)]
+async def namespaces(db: Db) -> list[KvNamespace]:
+    return [KvNamespace(**r) for r in await db.fetch(_NAMESPACES)]

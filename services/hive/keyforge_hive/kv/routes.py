@@ -4,15 +4,15 @@
 version with its state), ``GET /kv/{namespace}/{key}`` answers the newest
 live version, ``PUT`` writes a new version and ``DELETE`` writes a deletion
 marker. A secret's ``value`` is null unless an admin asks ``?reveal=true``;
-each reveal is audited, and no value is ever logged or audited.
+each reveal is audited, and no value is ever logged or audited. ``POST
+/kv/gc`` (admin) purges versions dead for longer than ``retain_days``.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Header, Query
-from pydantic import BaseModel, ConfigDict, Field
 
 from keyforge_hive.auth import AdminAuth, NodeAuth, Role
 from keyforge_hive.kv import gc as kv_gc
@@ -20,39 +20,42 @@ from keyforge_hive.kv import store as kv_store
 from keyforge_hive.kv.access import Access, authorize
 from keyforge_hive.kv.names import Namespace, parse_kv_path
 from keyforge_hive.state import Hive, HiveDep
-from keyforge_hive.storable import StorableText
 from keyforge_shared.errors import DependencyDown, Forbidden, KeyforgeError, NotFound
 from keyforge_shared.kv_crypto import Keyring, SecretsKeyMismatch, SecretTampered
+from keyforge_shared.protocol import headers
+from keyforge_shared.protocol.errors import error_responses
+from keyforge_shared.protocol.kv import (
+    KvDeleted,
+    KvGcIn,
+    KvGcPurged,
+    KvKey,
+    KvKeys,
+    KvNamespaces,
+    KvPut,
+    KvState,
+)
 
-router = APIRouter(tags=["kv"])
-MAX_TTL_S = 10 * 365 * 86400
+router = APIRouter(tags=["kv"], responses=error_responses(401, 403, 503))
+# Every KV path is parsed by hand (parse_kv_path): 400 bad_key/bad_reveal, 404 unknown.
+KEY_ERRORS = error_responses(400, 404, 422)
 
-NodeHeader = Annotated[str | None, Header(alias="X-Keyforge-Node")]
+NodeHeader = Annotated[str | None, Header(alias=headers.NODE_ID)]
 Flag = Annotated[bool, Query()]
 
 
-class KvPut(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    value: Annotated[str, Field(max_length=kv_store.MAX_VALUE_CHARS), StorableText]
-    ttl: Annotated[int, Field(ge=0, le=MAX_TTL_S)] | None = None
-
-
-def _describe(row: kv_store.KvRow, *, value: str | None, state: bool = False) -> dict[str, Any]:
-    described: dict[str, Any] = {
-        "namespace": row.namespace,
-        "key": row.key,
-        "value": value,
-        "version": row.version,
-        "ttl": row.ttl,
-        "created_at": row.created_at.isoformat(),
-        "expires_at": row.expires_at.isoformat() if row.expires_at else None,
-        "created_by": row.created_by,
-        "secret": row.secret,
-    }
-    if state:
-        described["state"] = row.state
-    return described
+def _describe(row: kv_store.KvRow, *, value: str | None, state: bool = False) -> KvKey:
+    return KvKey(
+        namespace=row.namespace,
+        key=row.key,
+        value=value,
+        version=row.version,
+        ttl=row.ttl,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        created_by=row.created_by,
+        secret=row.secret,
+        state=cast(KvState, row.state) if state else None,
+    )
 
 
 def _keyring(hive: Hive) -> Keyring:
@@ -83,12 +86,22 @@ def _target(path: str) -> tuple[Namespace, str]:
 
 
 @router.get("/kv")
-async def list_namespaces(hive: HiveDep, _: AdminAuth) -> dict[str, Any]:
+async def list_namespaces(hive: HiveDep, _: AdminAuth) -> KvNamespaces:
     async with hive.pool.acquire() as db:
-        return {"namespaces": await kv_gc.namespaces(db)}
+        return KvNamespaces(namespaces=await kv_gc.namespaces(db))
 
 
-@router.get("/kv/{path:path}")
+# Before /kv/{path:path}; "gc" is no namespace, so no KV path is shadowed.
+@router.post("/kv/gc", responses=error_responses(422))
+async def collect_garbage(body: KvGcIn, hive: HiveDep, role: AdminAuth) -> KvGcPurged:
+    """Purge the versions dead (superseded, deleted, expired) for more than ``retain_days``;
+    the newest live version of a key is never touched. Audited as ``kv.gc``."""
+    async with hive.pool.acquire() as db:
+        purged = await kv_gc.collect_garbage(db, retain_days=body.retain_days, actor=role.value)
+    return KvGcPurged(retain_days=body.retain_days, **purged)
+
+
+@router.get("/kv/{path:path}", responses=KEY_ERRORS)
 async def read(
     path: str,
     *,
@@ -97,7 +110,7 @@ async def read(
     node: NodeHeader = None,
     history: Flag = False,
     reveal: Flag = False,
-) -> dict[str, Any]:
+) -> KvKey | KvKeys:
     namespace, key = parse_kv_path(path)
     await authorize(hive.pool, role, node, namespace, Access.READ)
     if reveal and role is not Role.ADMIN:
@@ -109,18 +122,18 @@ async def read(
             rows = await (
                 kv_store.history(db, namespace) if history else kv_store.live_keys(db, namespace)
             )
-            return {
-                "namespace": namespace.name,
-                "keys": [_describe(r, value=r.value, state=history) for r in rows],
-            }
+            return KvKeys(
+                namespace=namespace.name,
+                keys=[_describe(r, value=r.value, state=history) for r in rows],
+            )
         if history:
             rows = await kv_store.history(db, namespace, key)
             if not rows:
                 raise NotFound(f"{namespace.name}/{key} has no versions", code="unknown_key")
-            return {
-                "namespace": namespace.name,
-                "keys": [_describe(r, value=r.value, state=True) for r in rows],
-            }
+            return KvKeys(
+                namespace=namespace.name,
+                keys=[_describe(r, value=r.value, state=True) for r in rows],
+            )
         row = await kv_store.read_key(db, namespace, key)
         if row is None:
             raise NotFound(f"{namespace.name}/{key} is not set", code="unknown_key")
@@ -133,10 +146,10 @@ async def read(
     return _describe(row, value=value)
 
 
-@router.put("/kv/{path:path}")
+@router.put("/kv/{path:path}", responses=KEY_ERRORS)
 async def write(
     path: str, body: KvPut, hive: HiveDep, role: NodeAuth, node: NodeHeader = None
-) -> dict[str, Any]:
+) -> KvKey:
     namespace, key = _target(path)
     actor = await authorize(hive.pool, role, node, namespace, Access.WRITE)
     keyring = _keyring(hive) if namespace.secret else None
@@ -147,14 +160,12 @@ async def write(
     return _describe(row, value=None if row.secret else row.value)
 
 
-@router.delete("/kv/{path:path}")
-async def delete(
-    path: str, hive: HiveDep, role: NodeAuth, node: NodeHeader = None
-) -> dict[str, Any]:
+@router.delete("/kv/{path:path}", responses=KEY_ERRORS)
+async def delete(path: str, hive: HiveDep, role: NodeAuth, node: NodeHeader = None) -> KvDeleted:
     namespace, key = _target(path)
     actor = await authorize(hive.pool, role, node, namespace, Access.WRITE)
     async with hive.pool.acquire() as db:
         row = await kv_store.delete_key(db, namespace, key, actor=actor)
     if row is None:
         raise NotFound(f"{namespace.name}/{key} is not set", code="unknown_key")
-    return {"namespace": row.namespace, "key": row.key, "version": row.version, "deleted": True}
+    return KvDeleted(namespace=row.namespace, key=row.key, version=row.version)

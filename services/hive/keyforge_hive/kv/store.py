@@ -30,7 +30,6 @@ from keyforge_shared.kv_crypto import Keyring, Sealed, secret_aad
 Db = asyncpg.Connection | PoolConnectionProxy
 # Class id of the per-key advisory locks (two-int form: no clash with one-bigint locks).
 KV_LOCK_CLASS = 0x6B76  # "kv"
-MAX_VALUE_CHARS = 256 * 1024
 
 _COLUMNS = """
     namespace, key, version, value, ciphertext, nonce, key_id, expires_at, tombstone,

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from keyforge_hive.nodes.cluster_stats import get_cluster_stats
 from keyforge_hive.state import HiveDep
+from keyforge_shared.protocol.cluster import ClusterStats
+from keyforge_shared.protocol.errors import error_responses
 
 router = APIRouter(tags=["cluster"])
 
 
-@router.get("/cluster/stats")
-async def cluster_stats(hive: HiveDep) -> dict[str, Any]:
+@router.get("/cluster/stats", responses=error_responses(503))
+async def cluster_stats(hive: HiveDep) -> ClusterStats:
     cached = hive.stats_cache.fresh()
     if cached is not None:
         return cached

@@ -6,13 +6,14 @@ import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import cast
 
 import asyncpg
 from redis.asyncio import Redis
 
 from keyforge_hive.nodes.telemetry import sum_telemetry
 from keyforge_shared.keys import Keys
+from keyforge_shared.protocol.cluster import ClusterStats
 
 # Dashboards poll this; one computation per second per hive is plenty.
 CACHE_S = 1.0
@@ -27,7 +28,7 @@ async def live_node_ids(valkey: Redis, keys: Keys, down_after_s: int) -> list[st
 
 async def get_cluster_stats(
     valkey: Redis, keys: Keys, pool: asyncpg.Pool, down_after_s: int
-) -> dict[str, Any]:
+) -> ClusterStats:
     ids = await live_node_ids(valkey, keys, down_after_s)
     telemetry: list[bytes | None] = []
     drained: set[bytes] = set()
@@ -39,30 +40,30 @@ async def get_cluster_stats(
     total_ips, avg_temp, ram_used, ram_total = sum_telemetry(telemetry)
     jobs_active = await pool.fetchval("SELECT count(*) FROM jobs WHERE status = 'active'")
     live = set(ids)
-    return {
-        "nodes_online": len(ids),
-        "nodes_draining": sum(1 for node in drained if node.decode() in live),
-        "total_ips": total_ips,
-        "avg_temperature_c": avg_temp,
-        "ram_used_bytes": ram_used,
-        "ram_total_bytes": ram_total,
-        "jobs_active": int(jobs_active),
-        "as_of": datetime.now(UTC).isoformat(),
-    }
+    return ClusterStats(
+        nodes_online=len(ids),
+        nodes_draining=sum(1 for node in drained if node.decode() in live),
+        total_ips=total_ips,
+        avg_temperature_c=avg_temp,
+        ram_used_bytes=ram_used,
+        ram_total_bytes=ram_total,
+        jobs_active=int(jobs_active),
+        as_of=datetime.now(UTC),
+    )
 
 
 @dataclass
 class StatsCache:
     """The last answer for ``CACHE_S``, so a polling crowd costs one computation."""
 
-    value: dict[str, Any] | None = None
+    value: ClusterStats | None = None
     computed_at: float = -math.inf
 
-    def fresh(self) -> dict[str, Any] | None:
+    def fresh(self) -> ClusterStats | None:
         if self.value is not None and time.monotonic() - self.computed_at < CACHE_S:
             return self.value
         return None
 
-    def store(self, value: dict[str, Any]) -> dict[str, Any]:
+    def store(self, value: ClusterStats) -> ClusterStats:
         self.value, self.computed_at = value, time.monotonic()
         return value

@@ -15,19 +15,23 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from redis.exceptions import RedisError
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from keyforge_hive.auth import NODE_AUTH_REQUIRED, role_of_scope
 from keyforge_hive.nodes.heartbeats import BeatOutcome
-from keyforge_hive.nodes.telemetry import HeartbeatIn, encode_telemetry
+from keyforge_hive.nodes.telemetry import encode_telemetry
 from keyforge_hive.state import Hive
 from keyforge_shared.errors import error_response, validation_error_response
+from keyforge_shared.protocol import headers
+from keyforge_shared.protocol.errors import ERROR_STATUSES, ErrorBody, ValidationErrorBody
+from keyforge_shared.protocol.nodes import HeartbeatIn
 
 PATH = "/nodes/{node_id}/heartbeat"
-INTERVAL_HEADER = b"x-keyforge-heartbeat-interval"
+INTERVAL_HEADER = headers.raw(headers.HEARTBEAT_INTERVAL)
+REF = "#/components/schemas/{model}"
 _NODE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -85,11 +89,28 @@ class HeartbeatEndpoint:
         await send({"type": "http.response.body", "body": b""})
 
 
+# OpenAPI fragments are free-form JSON documents: dicts, built from the models.
+def _error(status: int, description: str) -> dict[str, Any]:
+    model = ValidationErrorBody if status == 422 else ErrorBody
+    return {
+        "description": f"{ERROR_STATUSES[status]}: {description}",
+        "content": {"application/json": {"schema": {"$ref": REF.format(model=model.__name__)}}},
+    }
+
+
+def _component(components: dict[str, Any], model: type[BaseModel]) -> dict[str, str]:
+    components[model.__name__] = model.model_json_schema(ref_template=REF)
+    return {"$ref": REF.format(model=model.__name__)}
+
+
 def document_heartbeat(schema: dict[str, Any]) -> dict[str, Any]:
-    """Add the plain endpoint to an OpenAPI document FastAPI generated for the rest."""
+    """Add the plain endpoint to an OpenAPI document FastAPI generated for the rest,
+    from the same models and header names the endpoint uses."""
     components = schema.setdefault("components", {}).setdefault("schemas", {})
-    components["HeartbeatIn"] = HeartbeatIn.model_json_schema()
-    error = {"content": {"application/json": {"schema": {"type": "object"}}}}
+    body = _component(components, HeartbeatIn)
+    for model in (ErrorBody, ValidationErrorBody):
+        _component(components, model)
+    secret = {"name": headers.NODE_SECRET, "in": "header", "schema": {"type": "string"}}
     schema.setdefault("paths", {})[PATH] = {
         "post": {
             "summary": "Heartbeat",
@@ -102,27 +123,23 @@ def document_heartbeat(schema: dict[str, Any]) -> dict[str, Any]:
                     "required": True,
                     "schema": {"type": "string", "pattern": _NODE_ID.pattern},
                 },
-                {
-                    "name": "X-Keyforge-Secret",
-                    "in": "header",
-                    "required": False,
-                    "schema": {"type": "string"},
-                },
+                {**secret, "required": False},
             ],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/HeartbeatIn"}}
-                },
-            },
+            "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
             "responses": {
                 "204": {
-                    "description": "stored; X-Keyforge-Heartbeat-Interval says when to beat next"
+                    "description": "stored; the interval header says when to beat next",
+                    "headers": {
+                        headers.HEARTBEAT_INTERVAL: {
+                            "description": "seconds until the next beat is due",
+                            "schema": {"type": "number"},
+                        }
+                    },
                 },
-                "401": {"description": "missing or wrong secret", **error},
-                "404": {"description": "unknown_node: register again", **error},
-                "422": {"description": "invalid heartbeat", **error},
-                "503": {"description": "heartbeat store unavailable", **error},
+                "401": _error(401, "no valid secret"),
+                "404": _error(404, "unknown_node: register again"),
+                "422": _error(422, "invalid heartbeat"),
+                "503": _error(503, "heartbeat store unavailable"),
             },
         }
     }

@@ -27,6 +27,7 @@ from redis.asyncio import Redis
 
 from keyforge_shared.keys import Keys
 from keyforge_shared.loops import consume
+from keyforge_shared.lua import with_server_now
 
 MAX_BATCH = 512
 # Batches in flight at once: one filling while one is on the wire keeps Valkey
@@ -37,9 +38,7 @@ FLUSHERS = 2
 # telemetry key per beat.
 # ARGV: ttl seconds, then node id and telemetry per beat (telemetry starts with "<ips>|").
 # Returns: server time (ms) and, per beat, 0 unknown / 1 stored / the new status if it changed.
-HEARTBEAT_SCRIPT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+HEARTBEAT_SCRIPT = with_server_now("""
 local ttl = ARGV[1]
 local out = {}
 for i = 1, #KEYS - 5 do
@@ -67,7 +66,7 @@ for i = 1, #KEYS - 5 do
   end
 end
 return {now, out}
-"""
+""")
 
 
 class BeatOutcome(enum.IntEnum):

@@ -3,40 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
 
 from keyforge_shared.keys import Keys
-
-NodeId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
-Label = Annotated[str, Field(max_length=256)]
-LabelKey = Annotated[str, Field(min_length=1, max_length=64)]
+from keyforge_shared.protocol.nodes import NodeRegistration, Tuning
 
 # Tuning thresholds of the original hive.
 TABLE_STRATEGY_MIN_L2_KB = 1024
 BIG_BATCH_MIN_OPS = 10_000_000
-
-
-class NodeRegistration(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    node_id: NodeId
-    cpu_model: Annotated[str, Field(min_length=1, max_length=200)]
-    cores: Annotated[int, Field(ge=1, le=4096)]
-    l2_cache_kb: Annotated[int, Field(ge=0, le=1 << 30)] | None
-    ops_per_sec: Annotated[float, Field(ge=0, le=1e13, allow_inf_nan=False)]
-    arch: Annotated[str, Field(min_length=1, max_length=32)] | None = None
-    ram_total_bytes: Annotated[int, Field(ge=0, le=2**60)] | None = None
-    labels: Annotated[dict[LabelKey, Label], Field(max_length=32)] = Field(default_factory=dict)
-
-
-class Tuning(BaseModel):
-    strategy: str
-    batch_size: int
-    thread_count: int
 
 
 def tuning_for(reg: NodeRegistration) -> Tuning:

@@ -1,30 +1,38 @@
-"""Nodes: registration, heartbeats, the operator's node table and drain switch."""
+"""Nodes: registration, the operator's node table and drain switch.
+
+Heartbeats are a plain ASGI endpoint of their own (``heartbeat_endpoint``).
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path
 
 from keyforge_hive.auth import AdminAuth, NodeAuth
-from keyforge_hive.nodes.registry import (
-    NodeId,
-    NodeRegistration,
-    mark_registered,
-    store_registration,
-    tuning_for,
-)
-from keyforge_hive.nodes.telemetry import HeartbeatIn, decode_telemetry, encode_telemetry
+from keyforge_hive.nodes.registry import mark_registered, store_registration, tuning_for
+from keyforge_hive.nodes.telemetry import decode_telemetry, encode_telemetry
 from keyforge_hive.state import HiveDep
 from keyforge_shared.errors import NotFound
+from keyforge_shared.protocol.errors import error_responses
+from keyforge_shared.protocol.fields import NodeId
+from keyforge_shared.protocol.nodes import (
+    DrainState,
+    HeartbeatIn,
+    NodeRegistration,
+    NodeStatus,
+    NodeView,
+    Registered,
+)
 
-router = APIRouter(tags=["nodes"])
+router = APIRouter(tags=["nodes"], responses=error_responses(503))
 NodePath = Annotated[NodeId, Path()]
+ADMIN_ERRORS = error_responses(401, 403)
 
 
-@router.post("/nodes/register")
-async def register(body: NodeRegistration, hive: HiveDep, _: NodeAuth) -> dict[str, Any]:
+@router.post("/nodes/register", responses=error_responses(401, 422))
+async def register(body: NodeRegistration, hive: HiveDep, _: NodeAuth) -> Registered:
     runtime = hive.runtime.current
     drained = await store_registration(
         hive.pool, hive.valkey, hive.keys, body, window_s=runtime.profile_lock_window_s
@@ -32,15 +40,11 @@ async def register(body: NodeRegistration, hive: HiveDep, _: NodeAuth) -> dict[s
     await mark_registered(hive.valkey, hive.keys, body.node_id, drained=drained)
     # Registration counts as the first beat: the node is live from now on.
     await hive.heartbeats.update_heartbeat(body.node_id, encode_telemetry(HeartbeatIn(ips=0)))
-    return {
-        "status": "registered",
-        "tuning": tuning_for(body).model_dump(),
-        "heartbeat_interval_s": runtime.heartbeat_interval_s,
-    }
+    return Registered(tuning=tuning_for(body), heartbeat_interval_s=runtime.heartbeat_interval_s)
 
 
-@router.get("/nodes")
-async def list_nodes(hive: HiveDep, _: AdminAuth) -> list[dict[str, Any]]:
+@router.get("/nodes", responses=ADMIN_ERRORS)
+async def list_nodes(hive: HiveDep, _: AdminAuth) -> list[NodeView]:
     rows = await hive.pool.fetch(
         "SELECT node_id, cpu_model, cores, labels, last_seen FROM nodes ORDER BY node_id"
     )
@@ -61,34 +65,41 @@ async def list_nodes(hive: HiveDep, _: AdminAuth) -> list[dict[str, Any]]:
             live_seen = datetime.fromtimestamp(seen_ms / 1000, UTC)
             last_seen = max(last_seen, live_seen) if last_seen else live_seen
         nodes.append(
-            {
-                "node_id": row["node_id"],
-                "cpu_model": row["cpu_model"],
-                "cores": row["cores"],
-                "status": status.decode() if status else "down",
-                "last_seen": last_seen.isoformat() if last_seen else None,
-                "ips": decode_telemetry(raw).ips if raw else 0.0,
-                "labels": row["labels"],
-            }
+            NodeView(
+                node_id=row["node_id"],
+                cpu_model=row["cpu_model"],
+                cores=row["cores"],
+                status=_status(status),
+                last_seen=last_seen,
+                ips=decode_telemetry(raw).ips if raw else 0.0,
+                labels=row["labels"],
+            )
         )
     return nodes
 
 
-async def _set_drained(hive: HiveDep, node_id: str, drained: bool) -> dict[str, str]:
+def _status(raw: bytes | str | None) -> NodeStatus:
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    if text == "draining":
+        return "draining"
+    return "ready" if text == "ready" else "down"
+
+
+async def _set_drained(hive: HiveDep, node_id: str, drained: bool) -> DrainState:
     updated = await hive.pool.fetchval(
         "UPDATE nodes SET drained = $2 WHERE node_id = $1 RETURNING node_id", node_id, drained
     )
     if updated is None:
         raise NotFound(f"node {node_id!r} is not registered", code="unknown_node")
     status = await hive.node_status.set_drained(node_id, drained)
-    return {"node_id": node_id, "status": status}
+    return DrainState(node_id=node_id, status=_status(status))
 
 
-@router.post("/nodes/{node_id}/drain")
-async def drain(node_id: NodePath, hive: HiveDep, _: AdminAuth) -> dict[str, str]:
+@router.post("/nodes/{node_id}/drain", responses=error_responses(401, 403, 404, 422))
+async def drain(node_id: NodePath, hive: HiveDep, _: AdminAuth) -> DrainState:
     return await _set_drained(hive, node_id, True)
 
 
-@router.post("/nodes/{node_id}/undrain")
-async def undrain(node_id: NodePath, hive: HiveDep, _: AdminAuth) -> dict[str, str]:
+@router.post("/nodes/{node_id}/undrain", responses=error_responses(401, 403, 404, 422))
+async def undrain(node_id: NodePath, hive: HiveDep, _: AdminAuth) -> DrainState:
     return await _set_drained(hive, node_id, False)

@@ -1,8 +1,12 @@
 """Node status: ``ready``, ``draining`` or ``down``, derived in Valkey and announced once.
 
-Every transition happens inside a Lua script that compares with the status
-last announced, so with many hives exactly one of them sees the change and
-publishes ``node_status``. A node is ``down`` after TTL + grace without a
+Where each transition happens: a heartbeat (``ready``/``draining``, in
+``heartbeats.py``'s script), the down sweep and an operator's drain (here).
+Every one of them is a Lua script that compares with the status last
+announced, so with many hives exactly one of them sees the change; that hive
+hands it to :class:`StatusAnnouncer`, the one announce path: the status is
+queued for Postgres (``last_seen.py`` writes it on its next flush) and
+published as a ``node_status`` event. A node is ``down`` after TTL + grace without a
 heartbeat; a hive only declares nodes down once it has itself been up for
 that long, so a restart (or every hive being down for a while) never turns
 live nodes down before they had a full window to beat again.
@@ -10,6 +14,7 @@ live nodes down before they had a full window to beat again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -19,16 +24,18 @@ from dataclasses import dataclass, field
 import asyncpg
 from redis.asyncio import Redis
 
+from keyforge_hive.nodes.heartbeats import StoredBeat
+from keyforge_hive.nodes.last_seen import LastSeenFlusher
+from keyforge_shared.events import publish_update
 from keyforge_shared.keys import Keys
+from keyforge_shared.lua import with_server_now
 
 log = logging.getLogger(__name__)
 
 SWEEP_LIMIT = 1000
 
 # KEYS: live index, status. ARGV: down-after (ms), max nodes per sweep.
-DOWN_SWEEP_SCRIPT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+DOWN_SWEEP_SCRIPT = with_server_now("""
 local stale = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]),
                          'LIMIT', 0, tonumber(ARGV[2]))
 local changed = {}
@@ -40,7 +47,7 @@ for _, id in ipairs(stale) do
   end
 end
 return changed
-"""
+""")
 
 # KEYS: drained set, status. ARGV: node id, 1 to drain / 0 to undrain.
 # Returns the node's status and 1 if it changed.
@@ -58,10 +65,8 @@ return {want, 1}
 
 # KEYS: epoch, live index, status, drained set. ARGV: epoch token, then id/status/drained triples.
 # Seeds the live index as "seen now" so no reseeded node goes down before a full window.
-RESEED_SCRIPT = """
+RESEED_SCRIPT = with_server_now("""
 if redis.call('SET', KEYS[1], ARGV[1], 'NX') == false then return 0 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 for i = 2, #ARGV, 3 do
   local id = ARGV[i]
   if ARGV[i + 1] ~= 'down' then
@@ -71,7 +76,7 @@ for i = 2, #ARGV, 3 do
   if ARGV[i + 2] == '1' then redis.call('SADD', KEYS[4], id) end
 end
 return 1
-"""
+""")
 
 
 StatusListener = Callable[[str, str], None]
@@ -135,3 +140,45 @@ class NodeStatusTracker:
         if changed:
             self.on_change(node_id, status_text)
         return status_text
+
+
+@dataclass
+class StatusAnnouncer:
+    """The one announce path of a status change: to Postgres (via the flusher) and the bus.
+
+    Publishing is fire-and-forget so a heartbeat's answer never waits on the
+    bus; a lost event is logged (the status itself is in Valkey already and
+    reaches Postgres either way).
+    """
+
+    valkey: Redis
+    keys: Keys
+    flusher: LastSeenFlusher
+    _tasks: set[asyncio.Task[str]] = field(default_factory=set)
+
+    def node_status_changed(self, node_id: str, status: str) -> None:
+        self.flusher.status_changed(node_id, status)
+        task = asyncio.create_task(
+            publish_update(
+                self.valkey, self.keys, "node_status", {"node_id": node_id, "status": status}
+            )
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._published)
+
+    def _published(self, task: asyncio.Task[str]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("node_status event lost: %s", type(task.exception()).__name__)
+
+    def beats_stored(self, beats: list[StoredBeat], now_ms: int) -> None:
+        """A heartbeat batch is in Valkey: last-seen for Postgres, and its status changes."""
+        for beat in beats:
+            self.flusher.saw(beat.node_id, now_ms)
+            if beat.new_status is not None:
+                self.node_status_changed(beat.node_id, beat.new_status)
+
+    async def drain(self) -> None:
+        """Shutdown: wait for the events still being published."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

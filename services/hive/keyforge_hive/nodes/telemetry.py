@@ -8,22 +8,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
-
-FiniteNonNegative = Annotated[float, Field(ge=0, le=1e15, allow_inf_nan=False)]
-ByteCount = Annotated[int, Field(ge=0, le=2**60)]
-
-
-class HeartbeatIn(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    ips: FiniteNonNegative
-    temperature_c: Annotated[float, Field(ge=-100, le=200, allow_inf_nan=False)] | None = None
-    ram_used_bytes: ByteCount | None = None
-    ram_total_bytes: ByteCount | None = None
-    job_id: Annotated[str, Field(max_length=128, pattern=r"^[A-Za-z0-9_-]*$")] | None = None
+from keyforge_shared.protocol.nodes import HeartbeatIn
 
 
 @dataclass(frozen=True, slots=True)

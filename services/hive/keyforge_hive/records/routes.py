@@ -9,16 +9,21 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
-from keyforge_hive.jobs.result_routes import layout_metrics
-from keyforge_hive.jobs.routes import JobIdPath, checked_job_id
-from keyforge_hive.jobs.scoring_cache import AssetsUnavailable
-from keyforge_hive.jobs.store import job_exists, job_spec_text, job_view, unknown_job
+from keyforge_hive.jobs.results import job_scorer, layout_metrics
+from keyforge_hive.jobs.routes import JobIdPath
+from keyforge_hive.jobs.store import (
+    checked_job_id,
+    job_exists,
+    job_spec_text,
+    job_view,
+    unknown_job,
+)
 from keyforge_hive.records import export
 from keyforge_hive.records.store import contributors, job_history, leaderboard, leaderboards
-from keyforge_hive.state import Hive, HiveDep
+from keyforge_hive.state import HiveDep
 from keyforge_shared.errors import DependencyDown, KeyforgeError, NotFound
 from keyforge_shared.formats import FormatError
-from keyforge_shared.job_scorer import JobScorer
+from keyforge_shared.protocol.errors import error_responses
 from keyforge_shared.protocol.records import (
     Contributor,
     HistoryPoint,
@@ -26,7 +31,7 @@ from keyforge_shared.protocol.records import (
     LeaderboardSummary,
 )
 
-router = APIRouter(tags=["records"])
+router = APIRouter(tags=["records"], responses=error_responses(404, 422, 503))
 
 MODEL_ID = re.compile(r"[0-9a-f]{64}\Z")
 ExportFormat = Literal["qmk-json", "qmk-c", "kle"]
@@ -34,16 +39,6 @@ EXPORT_MEDIA = {
     "application/json": {"schema": {"type": "array"}},
     "text/x-c": {"schema": {"type": "string"}},
 }
-
-
-async def _scorer(hive: Hive, job_id: str) -> JobScorer:
-    try:
-        return await hive.jobs.scorers.scorer_for(job_id, lambda: job_spec_text(hive.pool, job_id))
-    except AssetsUnavailable as exc:
-        raise DependencyDown(
-            f"the job's assets are not published: {', '.join(exc.paths)}",
-            code="assets_unavailable",
-        ) from None
 
 
 @router.get("/jobs/{job_id}/history", response_model=list[HistoryPoint])
@@ -67,8 +62,8 @@ async def export_layout(
 ) -> Response:
     """The best layout, or ``layout`` (valid for the job), as QMK JSON, keymap.c or KLE."""
     view = await job_view(hive.pool, checked_job_id(job_id))
-    scorer = await _scorer(hive, job_id)
-    text = layout if layout is not None else view["best_layout"]
+    scorer = await job_scorer(hive, job_id)
+    text = layout if layout is not None else view.best_layout
     if text is None:
         raise NotFound("the job has no result yet: pass layout=", code="no_layout")
     try:
@@ -76,7 +71,7 @@ async def export_layout(
     except FormatError as exc:
         raise KeyforgeError(str(exc), code="invalid_layout", status_code=422) from None
     inputs = await hive.jobs.scorers.inputs_for(job_id, lambda: job_spec_text(hive.pool, job_id))
-    score = view["best_score"] if layout is None else None
+    score = view.best_score if layout is None else None
     body, media = export.render(
         format,
         definition=inputs.definition,
@@ -106,7 +101,7 @@ async def one_leaderboard(
     if entries:
         # One model, one scorer: the metrics of every entry come from any of its jobs.
         try:
-            scorer = await _scorer(hive, entries[0]["job_id"])
+            scorer = await job_scorer(hive, entries[0]["job_id"])
         except DependencyDown:
             scorer = None
         if scorer is not None:
