@@ -17,9 +17,9 @@ from redis.asyncio import Redis
 
 from keyforge_shared.keys import Keys
 
-EventType = Literal["job_status", "new_record", "asset_update", "node_status"]
+EventType = Literal["job_status", "new_record", "asset_update", "node_status", "fleet_freeze"]
 EVENT_TYPES: Final[frozenset[str]] = frozenset(
-    {"job_status", "new_record", "asset_update", "node_status"}
+    {"job_status", "new_record", "asset_update", "node_status", "fleet_freeze"}
 )
 # Approximate trimming keeps XADD O(1); the stream always holds at least this many.
 HISTORY_LEN: Final = 10_000

@@ -115,6 +115,11 @@ class Keys:
         """Sorted set: ``<slot>:<job id>`` -> when its lease ends (ms), to wake waiting polls."""
         return build_key(self.prefix, "fleet", "lease-expiry")
 
+    def fleet_freeze(self) -> str:
+        """The dispatch freeze, mirrored from Postgres for the lease path: present means
+        frozen (seed 003: "key absent, not frozen"); a freeze with an end expires with it."""
+        return build_key(self.prefix, "fleet", "freeze")
+
     # asset plane: written by assetmgr, read by the gateway and the hive
     def asset_manifest(self) -> str:
         return build_key(self.prefix, "asset", "manifest")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from keyforge_cli import backup_cmd, job_cmd, kv_cmd, settings_cmd, status
+from keyforge_cli import backup_cmd, fleet_cmd, job_cmd, kv_cmd, settings_cmd, status
 from keyforge_devstack import rotate, up
 from keyforge_node import command as node
 from keyforge_swarm import command as swarm
@@ -18,6 +18,7 @@ def main() -> None:
     rotate.add_commands(sub)
     settings_cmd.add_commands(sub)
     kv_cmd.add_commands(sub)
+    fleet_cmd.add_commands(sub)
     backup_cmd.add_commands(sub)
     node.add_commands(sub)
     swarm.add_commands(sub)

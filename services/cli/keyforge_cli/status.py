@@ -1,9 +1,9 @@
 """``keyforge status``: the fleet at a glance (cluster stats, nodes, jobs); ``--json`` for scripts.
 
-Cluster stats and jobs are public. The node table is an admin view: it needs
+Cluster stats, jobs and the dispatch freeze are public. The node table is an admin view: it needs
 the admin secret (``--stack`` reads it from the stack's files, otherwise
 ``--admin-secret-file`` or ``HIVE_ADMIN_SECRET``); without one it is left out
-and said so. ``--json`` prints ``{"stats", "nodes", "jobs"}`` (``nodes`` null
+and said so. ``--json`` prints ``{"stats", "nodes", "jobs", "freeze"}`` (``nodes`` null
 without the admin secret).
 """
 
@@ -21,10 +21,12 @@ from pydantic import BaseModel, TypeAdapter
 from rich.console import Console
 from rich.table import Table
 
+from keyforge_cli.fleet_cmd import describe_freeze
 from keyforge_shared.client.endpoints import async_client
 from keyforge_shared.client.targets import Targets, add_target_arguments, resolve_targets
 from keyforge_shared.protocol import headers
 from keyforge_shared.protocol.cluster import ClusterStats
+from keyforge_shared.protocol.fleet import FreezeState
 from keyforge_shared.protocol.jobs import JobSummary
 from keyforge_shared.protocol.nodes import NodeView
 
@@ -40,6 +42,7 @@ class FleetStatus(BaseModel):
     stats: ClusterStats
     nodes: list[NodeView] | None
     jobs: list[JobSummary]
+    freeze: FreezeState
 
 
 async def _answer(
@@ -54,6 +57,7 @@ async def fetch_status(targets: Targets) -> FleetStatus:
     async with async_client(targets.hive) as client:
         stats = await _answer(client, "/cluster/stats")
         jobs = await _answer(client, "/jobs")
+        freeze = await _answer(client, "/fleet/freeze")
         nodes = None
         if targets.admin_secret is not None:
             admin = {headers.ADMIN_SECRET: targets.admin_secret.current()}
@@ -62,6 +66,7 @@ async def fetch_status(targets: Targets) -> FleetStatus:
         stats=ClusterStats.model_validate_json(stats),
         nodes=NODES.validate_json(nodes) if nodes is not None else None,
         jobs=JOBS.validate_json(jobs),
+        freeze=FreezeState.model_validate_json(freeze),
     )
 
 
@@ -146,6 +151,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(status.model_dump_json() + "\n")
         return 0
     console = Console()
+    frozen = status.freeze.active
+    console.print(describe_freeze(status.freeze), style="bold red" if frozen else None)
     console.print(stats_table(status.stats))
     if status.nodes is None:
         console.print("nodes: the node table needs the admin secret (--admin-secret-file)")

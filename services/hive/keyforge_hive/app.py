@@ -18,6 +18,8 @@ from keyforge_hive.auth import Authenticator
 from keyforge_hive.config import HiveSettings
 from keyforge_hive.events.fanout import KEEPALIVE_S, EventFanout
 from keyforge_hive.events.sse import EventStream
+from keyforge_hive.fleet import routes as fleet_routes
+from keyforge_hive.fleet.state import FleetControl
 from keyforge_hive.jobs import result_routes, submission_routes
 from keyforge_hive.jobs import routes as job_routes
 from keyforge_hive.jobs.retention import prune_results
@@ -82,6 +84,8 @@ async def _open_hive(settings: HiveSettings, stack: AsyncExitStack) -> Hive:
     runtime = RuntimeView(stored.settings, stored.version)
     flusher = LastSeenFlusher(pool, lambda: runtime.current.last_seen_flush_s)
     announcer = StatusAnnouncer(valkey, keys, flusher)
+    fleet = FleetControl(pool, valkey, keys)
+    await fleet.refresh()
     return Hive(
         settings=settings,
         keys=keys,
@@ -102,7 +106,8 @@ async def _open_hive(settings: HiveSettings, stack: AsyncExitStack) -> Hive:
         announcer=announcer,
         fanout=EventFanout(reader, keys),
         stats_cache=StatsCache(),
-        jobs=JobsState.open(valkey, keys, pool, lambda: runtime.current.lease_s),
+        jobs=JobsState.open(valkey, keys, pool, lambda: runtime.current.lease_s, fleet.may_lease),
+        fleet=fleet,
         work_units=WorkUnitsFlusher(valkey, keys, pool),
         secrets=settings.secrets_keyring(),
     )
@@ -138,6 +143,7 @@ def _start_loops(hive: Hive) -> list[asyncio.Task[None]]:
             "work-units-flusher", lambda: hive.settings.work_units_flush_s, hive.work_units.flush
         ),
         **hive.jobs.loops(hive.fanout),
+        **hive.fleet.loops(),
     }
     return [asyncio.create_task(coro, name=name) for name, coro in loops.items()]
 
@@ -181,6 +187,7 @@ def create_app(settings: HiveSettings) -> FastAPI:
         metrics_routes.router,
         settings_routes.router,
         kv_routes.router,
+        fleet_routes.router,
     )
     app.router.routes.append(Route("/events", EventStream(), methods=["GET"]))
 

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from keyforge_hive.config import HiveSettings
 from keyforge_hive.events.fanout import EventFanout
+from keyforge_hive.fleet.state import FleetControl
 from keyforge_hive.jobs.state import JobsState
 from keyforge_hive.nodes.cluster_stats import StatsCache
 from keyforge_hive.nodes.heartbeats import HeartbeatBatcher
@@ -36,6 +37,7 @@ class Hive:
     fanout: EventFanout
     stats_cache: StatsCache
     jobs: JobsState
+    fleet: FleetControl
     work_units: WorkUnitsFlusher
     secrets: Keyring | None  # None without KEYFORGE_SECRETS_KEY: secret values refused
 

@@ -52,6 +52,14 @@ def telemetry(meter: WorkMeter, job_id: str | None) -> HeartbeatIn:
     )
 
 
+async def fetch_config(session: NodeSession) -> None:
+    """The hive's config moved: fetch and apply it now (the next beat tries again if not)."""
+    try:
+        session.apply_config(await session.hive.node_config(session.node_id))
+    except (UnknownNode, HiveUnavailable, AuthRefused, Refused) as exc:
+        log.warning("could not fetch the node config: %s", exc)
+
+
 async def heartbeat_loop(
     session: NodeSession, meter: WorkMeter, current_job: Callable[[], str | None]
 ) -> None:
@@ -61,9 +69,7 @@ async def heartbeat_loop(
     while not session.stopping.is_set():
         generation = session.generation
         try:
-            interval = await session.hive.heartbeat(
-                session.node_id, telemetry(meter, current_job())
-            )
+            answer = await session.hive.heartbeat(session.node_id, telemetry(meter, current_job()))
         except (UnknownNode, HiveUnavailable, AuthRefused) as exc:
             # Never longer than one interval between tries: the TTL is three.
             interval_s = session.heartbeat_interval_s
@@ -76,8 +82,10 @@ async def heartbeat_loop(
             if backoff.failures:
                 log.info("heartbeats reach the hive again")
             backoff.reset()
-            if interval:
-                session.heartbeat_interval_s = interval
+            if answer.interval_s:
+                session.heartbeat_interval_s = answer.interval_s
+            if answer.config_version not in (None, session.config_version):
+                await fetch_config(session)
         # Drift-free: the next beat is due one interval after this one was due.
         next_at = max(next_at + session.heartbeat_interval_s, loop.time())
         if await pause(session.stopping, next_at - loop.time()):

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ValidationError
 from keyforge_shared.client.secret_source import SecretSource
 from keyforge_shared.protocol import headers
 from keyforge_shared.protocol.errors import ErrorBody
+from keyforge_shared.protocol.fleet import NodeConfigView
 from keyforge_shared.protocol.jobs import (
     JobView,
     LeaseAnswer,
@@ -59,6 +60,12 @@ class Refused(Exception):
     def __init__(self, status: int, body: ErrorBody) -> None:
         super().__init__(f"{status} {body.error}: {body.detail}")
         self.status, self.code, self.body = status, body.error, body
+
+
+@dataclass(frozen=True)
+class BeatAnswer:
+    interval_s: float | None  # when the hive wants the next beat, if it said
+    config_version: int | None  # the node config version now current, if it said
 
 
 @dataclass(frozen=True)
@@ -145,14 +152,18 @@ class HiveClient:
         body = registration.model_dump(mode="json")
         return _parsed(await self._call("POST", "/nodes/register", json=body), Registered)
 
-    async def heartbeat(self, node_id: str, beat: HeartbeatIn) -> float | None:
-        """Sends one beat; the interval the hive asks for next, if it said."""
+    async def heartbeat(self, node_id: str, beat: HeartbeatIn) -> BeatAnswer:
+        """Sends one beat; what the hive's answer says about the next beat and the config."""
         body = beat.model_dump(mode="json", exclude_none=True)
         response = await self._call("POST", f"/nodes/{node_id}/heartbeat", json=body)
-        try:
-            return float(response.headers[headers.HEARTBEAT_INTERVAL])
-        except (KeyError, ValueError):
-            return None
+        version = _header_number(response, headers.CONFIG_VERSION)
+        return BeatAnswer(
+            _header_number(response, headers.HEARTBEAT_INTERVAL),
+            int(version) if version is not None else None,
+        )
+
+    async def node_config(self, node_id: str) -> NodeConfigView:
+        return _parsed(await self._call("GET", f"/nodes/{node_id}/config"), NodeConfigView)
 
     async def lease(self, node_id: str, wait_s: float = LEASE_WAIT_S) -> Lease | None:
         response = await self._call(
@@ -185,3 +196,10 @@ class HiveClient:
     async def submit(self, result: ResultIn) -> ResultAccepted:
         body = result.model_dump(mode="json", exclude_none=True)
         return _parsed(await self._call("POST", "/results", json=body), ResultAccepted)
+
+
+def _header_number(response: httpx.Response, name: str) -> float | None:
+    try:
+        return float(response.headers[name])
+    except (KeyError, ValueError):
+        return None

@@ -28,10 +28,11 @@ from keyforge_node.outbox import Outbox
 from keyforge_node.session import NodeSession, report
 from keyforge_node.submitter import ResultSender
 from keyforge_node.work import WorkLoop
-from keyforge_node.workers import WorkerPool
+from keyforge_node.workers import BACKGROUND_NICENESS, WORKER_NICENESS, WorkerPool
 from keyforge_shared.client.backoff import Backoff, pause, stop_on_signals
 from keyforge_shared.client.endpoints import async_client
 from keyforge_shared.client.targets import Targets
+from keyforge_shared.protocol.fleet import EffectiveConfig
 from keyforge_shared.protocol.nodes import NodeRegistration
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,16 @@ async def calibrate(cache: AssetCache, stopping: asyncio.Event) -> float | None:
         log.info("calibrated: %.0f swap deltas per second per process", rate)
         return rate
     return None
+
+
+def worker_plan(config: EffectiveConfig, local_threads: int) -> tuple[int, int]:
+    """Worker processes and their niceness: the hive's ``thread_count`` when an operator set
+    one (fleet, group or node layer), else this machine's own choice; background mode runs
+    them at the lowest priority and one fewer, leaving a core to the machine's owner."""
+    threads = config.thread_count or local_threads
+    if config.background:
+        return max(threads - 1, 1), BACKGROUND_NICENESS
+    return max(threads, 1), WORKER_NICENESS
 
 
 def registration(
@@ -127,8 +138,16 @@ async def _run(options: NodeOptions, state_dir: Path) -> int:
         await session.register()
         if stopping.is_set():
             return 0
-        threads = options.threads or int(session.tuning.get("thread_count") or planned)
-        pool = WorkerPool(max(threads, 1))
+        local_threads = options.threads or int(session.tuning.get("thread_count") or planned)
+        threads, niceness = worker_plan(session.config, local_threads)
+        pool = WorkerPool(threads, niceness=niceness)
+
+        def resize(config: EffectiveConfig) -> None:
+            size, nice = worker_plan(config, local_threads)
+            if pool.resize(size, niceness=nice):
+                log.info("working with %d worker process(es) at niceness %d", size, nice)
+
+        session.on_config = resize
         try:
             await _serve(session, cache, pool, Outbox(state_dir), rate)
         finally:
@@ -143,7 +162,7 @@ async def _serve(
     meter = WorkMeter()
     work = WorkLoop(session, cache, pool=pool, outbox=outbox, meter=meter, process_rate=rate)
     sender = ResultSender(session.hive, outbox, session.node_id, work.lease_refused)
-    log.info("working with %d worker process(es)", pool.size)
+    log.info("working with %d worker process(es) at niceness %d", pool.size, pool.niceness)
     loops: dict[str, Coroutine[Any, Any, None]] = {
         "work": work.run(),
         "heartbeat": heartbeat_loop(session, meter, work.current_job),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ from keyforge_node.hive_client import (
     UnknownNode,
 )
 from keyforge_shared.client.backoff import Backoff, pause
+from keyforge_shared.protocol.fleet import EffectiveConfig, NodeConfigView
 from keyforge_shared.protocol.nodes import NodeRegistration
 
 log = logging.getLogger(__name__)
@@ -42,7 +44,22 @@ class NodeSession:
     tuning: dict[str, Any] = field(default_factory=dict)
     heartbeat_interval_s: float = DEFAULT_INTERVAL_S
     generation: int = 0  # registrations so far
+    # The layered config the hive holds for this node, and the version it was computed from.
+    config: EffectiveConfig = field(default_factory=EffectiveConfig)
+    config_version: int | None = None
+    # Called with the new config whenever it changes (the runner resizes its workers).
+    on_config: Callable[[EffectiveConfig], None] = lambda _: None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def apply_config(self, view: NodeConfigView) -> None:
+        """Take a config the hive answered, unless it is older than the one applied."""
+        if self.config_version is not None and view.version < self.config_version:
+            return
+        changed = view.config != self.config
+        self.config, self.config_version = view.config, view.version
+        if changed:
+            log.info("node config version %d: %s", view.version, view.config.model_dump())
+            self.on_config(view.config)
 
     async def register(self, *, unless_since: int | None = None) -> None:
         """Register, retrying until accepted or stopping. ``unless_since``: skip it if a
@@ -66,6 +83,8 @@ class NodeSession:
                     ) from None
                 self.tuning = registered.tuning.model_dump()
                 self.heartbeat_interval_s = registered.heartbeat_interval_s
+                if registered.config is not None:
+                    self.apply_config(registered.config)
                 self.generation += 1
                 log.info(
                     "registered as %s (tuning %s, heartbeat every %gs)",

@@ -9,9 +9,11 @@ goes to the outbox, which sends it when it can. The contract has no renew
 call: a node works a lease until shortly before it expires (hive clock, from
 the answer's ``Date``), lets the submitter deliver, and polls for the next
 one. It gives a lease up early when the hive refuses a result for it (stale
-lease, closed job, a score it disagrees with) or when the node stops: then
-the running batch finishes (a batch is capped at about a second) and its
-best is kept.
+lease, closed job, a score it disagrees with), when the node stops or when
+the hive's node config pauses it: then the running batch finishes (a batch
+is capped at about a second) and its best is kept. A paused node asks for
+no lease until its config says otherwise. When the config changes the number
+of workers, the next round runs that many chains (the best ones kept).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ BATCH_MAX_S = 1.0  # a batch ends within about this long, so a stop is prompt
 MIN_BATCH = 500
 LEASE_MARGIN_S = 15.0  # stop working this long before the lease ends (less on short leases)
 POPULATION_REFRESH_S = 10.0
+PAUSED_CHECK_S = 0.5
 FAILED_ROUNDS_LIMIT = 3
 JOB_CHECK_S = 15.0  # how often a worked job's status is checked (cancelled: give it up)
 CLOSED_STATUSES = frozenset({"cancelled", "done", "gone"})
@@ -96,6 +99,10 @@ class WorkLoop:
         backoff = Backoff()
         stopping = self.session.stopping
         while not stopping.is_set():
+            if self.session.config.paused:
+                if await pause(stopping, PAUSED_CHECK_S):
+                    return
+                continue
             generation = self.session.generation
             try:
                 poll = self.session.hive.lease(self.session.node_id)
@@ -186,6 +193,10 @@ class WorkLoop:
         watch = asyncio.create_task(self._watch_job(run))
         try:
             while not stopping.is_set() and run.lost is None and loop.time() < run.deadline:
+                if self.session.config.paused:
+                    run.lost = "paused by the node config"
+                    break
+                chains = self._fit(run, chains)
                 batches = [
                     self.pool.run_batch(run.recipe, c, schedule, self._batch_steps())
                     for c in chains
@@ -198,6 +209,17 @@ class WorkLoop:
                 self._refreshing.cancel()
         why = run.lost or ("stopping" if stopping.is_set() else "lease nearly over")
         log.info("done with job %s (%s)", run.lease.job_id[:12], why)
+
+    def _fit(self, run: LeaseRun, chains: list[Chain]) -> list[Chain]:
+        """One chain per worker: after a resize, keep the best chains or start new ones."""
+        size = self.pool.size
+        if len(chains) > size:
+            return sorted(chains, key=lambda c: c.best_score)[:size]
+        seeds = self._seeds(run)
+        while len(chains) < size:
+            seed = random.choice(seeds)  # noqa: S311 - search randomness
+            chains.append(Chain(list(seed), seed=random.getrandbits(32)))
+        return chains
 
     async def _watch_job(self, run: LeaseRun) -> None:
         """Give the lease up once the job is closed: results for it would be refused."""

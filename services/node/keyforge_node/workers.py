@@ -2,9 +2,13 @@
 
 Each worker builds a job's model once from its recipe (files re-verified by
 hash as they are read) and keeps the last few. Workers run at a lower
-priority than the node's own network loops, ignore the terminal's Ctrl-C and
-SIGTERM (the node decides when a batch ends), and die with the node if it is
-killed outright.
+priority than the node's own network loops (the lowest the OS has in
+background mode), ignore the terminal's Ctrl-C and SIGTERM (the node decides
+when a batch ends), and die with the node if it is killed outright.
+
+Resizing (the hive's node config changed) starts a fresh pool of the new
+size and priority for the next batches; the old one finishes the batches it
+runs and then exits, so no batch is cut short.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from keyforge_node.job_model import ModelRecipe, build_job_model
 from keyforge_shared.job_scorer import JobScorer
 
 WORKER_NICENESS = 10
+BACKGROUND_NICENESS = 19  # the lowest priority a process can have
 MODELS_PER_WORKER = 2
 PR_SET_PDEATHSIG = 1
 
@@ -31,13 +36,13 @@ PR_SET_PDEATHSIG = 1
 _models: OrderedDict[str, JobScorer] = OrderedDict()
 
 
-def _init_worker() -> None:
+def _init_worker(niceness: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     with contextlib.suppress(OSError):
-        os.nice(WORKER_NICENESS)
+        os.nice(niceness - os.nice(0))
 
 
 def _model_for(recipe: ModelRecipe) -> JobScorer:
@@ -56,14 +61,27 @@ def _batch(recipe: ModelRecipe, chain: Chain, schedule: Schedule, steps: int) ->
 
 
 class WorkerPool:
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, *, niceness: int = WORKER_NICENESS) -> None:
         self.size = size
+        self.niceness = niceness
         self._pool = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
         # spawn: the node's process has threads and an event loop; never fork those.
         context = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(self.size, mp_context=context, initializer=_init_worker)
+        return ProcessPoolExecutor(
+            self.size, mp_context=context, initializer=_init_worker, initargs=(self.niceness,)
+        )
+
+    def resize(self, size: int, *, niceness: int) -> bool:
+        """Run the next batches on ``size`` workers at ``niceness``; True if that changed."""
+        if (size, niceness) == (self.size, self.niceness):
+            return False
+        old = self._pool
+        self.size, self.niceness = size, niceness
+        self._pool = self._start()
+        old.shutdown(wait=False)  # its running batches finish; then its workers exit
+        return True
 
     async def run_batch(
         self, recipe: ModelRecipe, chain: Chain, schedule: Schedule, steps: int

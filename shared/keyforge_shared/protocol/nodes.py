@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from keyforge_shared.protocol.fields import NodeId
+from keyforge_shared.protocol.fleet import NodeConfigView
 
 Label = Annotated[str, Field(max_length=256)]
 LabelKey = Annotated[str, Field(min_length=1, max_length=64)]
@@ -43,6 +44,8 @@ class Registered(BaseModel):
     status: Literal["registered"] = "registered"
     tuning: Tuning
     heartbeat_interval_s: float
+    # The node's effective layered config (None only from a hive that predates it).
+    config: NodeConfigView | None = None
 
 
 class HeartbeatIn(BaseModel):

@@ -2,11 +2,15 @@
 
 A poll that finds nothing waits on this hive's ``WorkSignal``, which wakes it
 when work may have appeared anywhere in the fleet: a ``job_status`` event
-(a job created or resumed, through any hive) or a ``node_status`` one (the
-node undrained), both read from the shared event log by the fan-out, and the
-moment the next lease in the fleet ends (the lease-expiry index says when).
-Between those it sleeps, re-checking at most every ``RECHECK_S`` in case an
-event was missed.
+(a job created or resumed, through any hive), a ``node_status`` one (the
+node undrained) or a ``fleet_freeze`` one, all read from the shared event
+log by the fan-out, and the moment the next lease in the fleet (or a
+freeze with an end) ends. Between those it sleeps, re-checking at most every
+``RECHECK_S`` in case an event was missed.
+
+The dispatch freeze: while its key exists no poll gets a lease. A poll that
+arrives during a freeze waits as any other (so frozen nodes do not spin); a
+poll already waiting when a freeze begins answers "nothing" at once.
 
 The queue of leasable jobs lives in Valkey and is derived from Postgres:
 jobs enter it when created or resumed and leave it when paused or
@@ -38,7 +42,7 @@ MAX_WAIT_S = 20.0
 RECHECK_S = 5.0
 EXPIRY_SLACK_S = 0.05  # wake just after the mark's TTL ran out, not just before
 EXPIRY_INDEX_KEEP_MS = 60_000
-WAKING_EVENTS = frozenset({b"job_status", b"node_status"})
+WAKING_EVENTS = frozenset({b"job_status", b"node_status", b"fleet_freeze"})
 
 # KEYS: lease expiries. Returns ms until the next lease in the fleet ends, or -1.
 NEXT_EXPIRY = with_server_now("""
@@ -77,18 +81,33 @@ class WorkSignal:
 class NodeGate(enum.Enum):
     READY = "ready"
     WAIT = "wait"  # draining or without a live heartbeat: no new work for now
+    FROZEN = "frozen"  # the fleet-wide dispatch freeze: no new work for anyone
     UNKNOWN = "unknown"
 
 
-async def node_gate(valkey: Redis, keys: Keys, node_id: str) -> NodeGate:
+@dataclass(frozen=True, slots=True)
+class GateReading:
+    gate: NodeGate
+    freeze_ends_in_ms: int | None = None  # a freeze with an end: how long until it ends
+
+
+async def node_gate(valkey: Redis, keys: Keys, node_id: str) -> GateReading:
+    """One round trip: the node's standing and the fleet's freeze."""
     async with valkey.pipeline(transaction=False) as pipe:
         pipe.hexists(keys.node_registry(), node_id)
         pipe.hget(keys.node_status(), node_id)
         pipe.sismember(keys.drained_nodes(), node_id)
-        known, status, drained = await pipe.execute()
+        pipe.pttl(keys.fleet_freeze())
+        known, status, drained, freeze_ttl = await pipe.execute()
     if not known:
-        return NodeGate.UNKNOWN
-    return NodeGate.READY if status == b"ready" and not drained else NodeGate.WAIT
+        return GateReading(NodeGate.UNKNOWN)
+    if freeze_ttl != -2:  # -2: no such key, not frozen; -1: frozen with no end
+        return GateReading(NodeGate.FROZEN, freeze_ttl if freeze_ttl >= 0 else None)
+    return GateReading(NodeGate.READY if status == b"ready" and not drained else NodeGate.WAIT)
+
+
+async def always(_: str) -> bool:
+    return True
 
 
 @dataclass
@@ -97,6 +116,8 @@ class JobQueue:
     keys: Keys
     pool: asyncpg.Pool
     leaser: Leaser
+    # The node's own config (paused, max_leases) may refuse it new work: the fleet plane says.
+    may_lease: Callable[[str], Awaitable[bool]] = always
     signal: WorkSignal = field(default_factory=WorkSignal)
 
     stopping: bool = False
@@ -125,14 +146,19 @@ class JobQueue:
         for a node this fleet does not know (it must register)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + min(wait_s, MAX_WAIT_S)
+        frozen_before: bool | None = None
         while True:
             wake = self.signal.armed()
             if self.stopping:
                 return None
-            gate = await node_gate(self.valkey, self.keys, node_id)
+            reading = await node_gate(self.valkey, self.keys, node_id)
+            gate = reading.gate
             if gate is NodeGate.UNKNOWN:
                 raise LookupError(node_id)
-            if gate is NodeGate.READY:
+            if gate is NodeGate.FROZEN and frozen_before is False:
+                return None  # the freeze began while this poll waited
+            frozen_before = gate is NodeGate.FROZEN
+            if gate is NodeGate.READY and await self.may_lease(node_id):
                 if await gone():
                     return None  # nobody would receive the lease: leave the slot free
                 lease = await self.leaser.lease_job(node_id)
@@ -145,6 +171,8 @@ class JobQueue:
             until_expiry = int(await self._next_expiry(keys=[self.keys.lease_expiries()]))
             if until_expiry >= 0:
                 pause = min(pause, until_expiry / 1000 + EXPIRY_SLACK_S)
+            if reading.freeze_ends_in_ms is not None:
+                pause = min(pause, reading.freeze_ends_in_ms / 1000 + EXPIRY_SLACK_S)
             try:
                 async with asyncio.timeout(pause):
                     await wake.wait()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,10 +32,16 @@ class JobsState:
 
     @classmethod
     def open(
-        cls, valkey: Redis, keys: Keys, pool: asyncpg.Pool, lease_s: Callable[[], int]
+        cls,
+        valkey: Redis,
+        keys: Keys,
+        pool: asyncpg.Pool,
+        lease_s: Callable[[], int],
+        may_lease: Callable[[str], Awaitable[bool]],
     ) -> JobsState:
         leaser = Leaser(valkey, keys, pool, lease_s)
-        return cls(valkey, keys, JobQueue(valkey, keys, pool, leaser), ScorerCache(valkey, keys))
+        queue = JobQueue(valkey, keys, pool, leaser, may_lease)
+        return cls(valkey, keys, queue, ScorerCache(valkey, keys))
 
     def loops(self, fanout: EventFanout) -> dict[str, Coroutine[Any, Any, None]]:
         return {

@@ -31,6 +31,8 @@ from keyforge_shared.protocol.nodes import HeartbeatIn
 
 PATH = "/nodes/{node_id}/heartbeat"
 INTERVAL_HEADER = headers.raw(headers.HEARTBEAT_INTERVAL)
+# From the hive's in-memory copy of the layers: a beat never queries Postgres for it.
+CONFIG_VERSION_HEADER = headers.raw(headers.CONFIG_VERSION)
 REF = "#/components/schemas/{model}"
 _NODE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -83,7 +85,10 @@ class HeartbeatEndpoint:
         start = {
             "type": "http.response.start",
             "status": 204,
-            "headers": [(INTERVAL_HEADER, interval)],
+            "headers": [
+                (INTERVAL_HEADER, interval),
+                (CONFIG_VERSION_HEADER, str(hive.fleet.config_version).encode()),
+            ],
         }
         await send(start)
         await send({"type": "http.response.body", "body": b""})
@@ -133,7 +138,12 @@ def document_heartbeat(schema: dict[str, Any]) -> dict[str, Any]:
                         headers.HEARTBEAT_INTERVAL: {
                             "description": "seconds until the next beat is due",
                             "schema": {"type": "number"},
-                        }
+                        },
+                        headers.CONFIG_VERSION: {
+                            "description": "the node config version now current: when it "
+                            "changed, fetch GET /nodes/{node_id}/config",
+                            "schema": {"type": "integer"},
+                        },
                     },
                 },
                 "401": _error(401, "no valid secret"),

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from keyforge_hive.auth import AdminAuth, NodeAuth
+from keyforge_hive.fleet.state import group_of
 from keyforge_hive.nodes.registry import mark_registered, store_registration, tuning_for
 from keyforge_hive.nodes.telemetry import decode_telemetry, encode_telemetry
 from keyforge_hive.state import HiveDep
@@ -40,7 +41,11 @@ async def register(body: NodeRegistration, hive: HiveDep, _: NodeAuth) -> Regist
     await mark_registered(hive.valkey, hive.keys, body.node_id, drained=drained)
     # Registration counts as the first beat: the node is live from now on.
     await hive.heartbeats.update_heartbeat(body.node_id, encode_telemetry(HeartbeatIn(ips=0)))
-    return Registered(tuning=tuning_for(body), heartbeat_interval_s=runtime.heartbeat_interval_s)
+    return Registered(
+        tuning=tuning_for(body),
+        heartbeat_interval_s=runtime.heartbeat_interval_s,
+        config=hive.fleet.view(body.node_id, group_of(body.labels)),
+    )
 
 
 @router.get("/nodes", responses=ADMIN_ERRORS)

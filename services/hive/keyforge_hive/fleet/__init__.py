@@ -1,0 +1,1 @@
+"""The fleet control plane: the dispatch freeze and the layered node config."""
