@@ -39,6 +39,7 @@ def node(node_id: str, status: str, ips: float) -> NodeView:
             "cores": 2,
             "status": status,
             "last_seen": seen,
+            "ops_per_sec": 1_234_567.0,
             "ips": ips,
             "labels": {},
         }
@@ -65,6 +66,8 @@ def test_stats_nodes_and_jobs_read_as_tables() -> None:
         jobs_table(jobs),
     )
     assert "61,234" in text
+    assert "ops/s" in text
+    assert "1,234,567" in text  # the node's calibrated rate
     assert "3.0 GiB / 16.0 GiB" in text
     assert text.index("fast") < text.index("slow")  # ready first, busiest first
     assert "gone" not in text

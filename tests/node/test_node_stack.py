@@ -209,7 +209,7 @@ async def test_an_outage_of_every_hive_loses_nothing_and_the_nodes_resume_on_the
             view = (await client.get("/nodes", headers=stack.admin_headers)).json()
             ours = [n for n in view if n["node_id"] in ids]
             return {n["node_id"]: n["status"] for n in ours} == dict.fromkeys(ids, "ready") and all(
-                n["ips"] > 0 for n in ours
+                n["ips"] > 0 and n["ops_per_sec"] > 0 for n in ours
             )
 
         await wait_until(beating_again, timeout_s=30, interval_s=0.5)

@@ -106,8 +106,9 @@ def nodes_table(nodes: list[NodeView], limit: int) -> Table:
     shown = ordered[:limit]
     caption = f"{len(nodes) - len(shown)} more not shown (--limit)" if len(nodes) > limit else None
     table = Table(title=f"nodes ({len(nodes)})", caption=caption)
-    for column in ("node", "status", "cpu", "cores", "ips", "last seen"):
-        table.add_column(column, justify="right" if column in ("cores", "ips") else "left")
+    numeric = ("cores", "ops/s", "ips")
+    for column in ("node", "status", "cpu", "cores", "ops/s", "ips", "last seen"):
+        table.add_column(column, justify="right" if column in numeric else "left")
     colour = {"ready": "green", "draining": "yellow", "down": "red"}
     for node in shown:
         table.add_row(
@@ -115,6 +116,7 @@ def nodes_table(nodes: list[NodeView], limit: int) -> Table:
             f"[{colour.get(node.status, 'white')}]{node.status}[/]",
             node.cpu_model,
             str(node.cores),
+            _number(node.ops_per_sec),  # measured at registration (calibration)
             _number(node.ips),
             _ago(node.last_seen),
         )

@@ -86,6 +86,10 @@ class Chain:
     epoch_start_best: float = math.inf
     t_max: float = 0.0
     t_min: float = 0.0
+    # The compiled engine's parallel-tempering replicas (coldest first) and their exact
+    # scores; the Python engine runs the one ``layout`` and leaves these empty.
+    replicas: list[list[str]] = field(default_factory=list)
+    replica_scores: list[float] = field(default_factory=list)
 
     def exhausted(self, schedule: Schedule) -> bool:
         return self.stale_epochs >= schedule.patience or self.epoch >= schedule.epochs_per_seed

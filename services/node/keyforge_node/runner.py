@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from keyforge_node import engine
 from keyforge_node.asset_cache import AssetCache, AssetRefused, AssetUnavailable
 from keyforge_node.calibration import calibration_recipe, measure_ops_per_sec
 from keyforge_node.hardware import Hardware, detect_hardware
@@ -125,6 +126,8 @@ async def _run(options: NodeOptions, state_dir: Path) -> int:
         async_client(targets.assets, timeout_s=30.0) as assets_http,
     ):
         cache = AssetCache(state_dir / ASSET_DIR, assets_http)
+        engine.use_cache_dir(state_dir)
+        engine.announce()
         rate = await calibrate(cache, stopping)
         if rate is None:
             return 0

@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 10_000
 BATCH_MAX_S = 1.0  # a batch ends within about this long, so a stop is prompt
+BATCH_MIN_S = 0.25  # and lasts at least this long: each batch ends with exact rescoring
+SEEDS_PER_CHAIN = 16  # population layouts a fresh chain's replicas start from
 MIN_BATCH = 500
 LEASE_MARGIN_S = 15.0  # stop working this long before the lease ends (less on short leases)
 POPULATION_REFRESH_S = 10.0
@@ -178,17 +180,15 @@ class WorkLoop:
 
     def _batch_steps(self) -> int:
         batch = int(self.session.tuning.get("batch_size") or DEFAULT_BATCH)
-        return max(MIN_BATCH, min(batch, int(self.process_rate * BATCH_MAX_S)))
+        shortest = int(self.process_rate * BATCH_MIN_S)
+        return max(MIN_BATCH, shortest, min(batch, int(self.process_rate * BATCH_MAX_S)))
 
     async def _work(self, run: LeaseRun) -> None:
         loop = asyncio.get_running_loop()
         schedule = Schedule.from_params(run.lease.config.get("params") or {})
         await self._fetch_population(run)
         seeds = self._seeds(run)
-        chains = [
-            Chain(list(seeds[i % len(seeds)]), seed=random.getrandbits(32))
-            for i in range(self.pool.size)
-        ]
+        chains = [fresh_chain(seeds) for _ in range(self.pool.size)]
         stopping = self.session.stopping
         watch = asyncio.create_task(self._watch_job(run))
         try:
@@ -262,7 +262,11 @@ class WorkLoop:
             log.debug("queued job %s score %.6f", run.lease.job_id[:12], best.best_score)
         for index, chain in enumerate(advanced):
             if chain.exhausted(schedule):
-                seeds = self._seeds(run)
-                seed = random.choice(seeds)  # noqa: S311 - search randomness
-                advanced[index] = Chain(list(seed), seed=random.getrandbits(32))
+                advanced[index] = fresh_chain(self._seeds(run))
         return advanced
+
+
+def fresh_chain(seeds: list[list[str]]) -> Chain:
+    """A chain whose replicas start from different layouts of the job's population."""
+    picked = random.sample(seeds, min(len(seeds), SEEDS_PER_CHAIN))
+    return Chain(list(picked[0]), seed=random.getrandbits(32), replicas=[list(s) for s in picked])

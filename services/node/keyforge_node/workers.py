@@ -1,4 +1,4 @@
-"""Worker processes that run annealing batches: the scorer is Python, threads would share a GIL.
+"""Worker processes that run search batches, one chain each, away from the node's event loop.
 
 Each worker builds a job's model once from its recipe (files re-verified by
 hash as they are read) and keeps the last few. Workers run at a lower
@@ -23,7 +23,8 @@ from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from keyforge_node.annealing import Chain, Schedule, run_batch
+from keyforge_node.annealing import Chain, Schedule
+from keyforge_node.engine import run_batch
 from keyforge_node.job_model import ModelRecipe, build_job_model
 from keyforge_shared.job_scorer import JobScorer
 

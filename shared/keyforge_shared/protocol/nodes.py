@@ -67,6 +67,8 @@ class NodeView(BaseModel):
     node_id: str
     cpu_model: str
     cores: int
+    # Beyond the contract's fields: the speed the node measured at registration.
+    ops_per_sec: float = 0.0
     status: NodeStatus
     last_seen: datetime | None
     ips: float

@@ -51,7 +51,8 @@ async def register(body: NodeRegistration, hive: HiveDep, _: NodeAuth) -> Regist
 @router.get("/nodes", responses=ADMIN_ERRORS)
 async def list_nodes(hive: HiveDep, _: AdminAuth) -> list[NodeView]:
     rows = await hive.pool.fetch(
-        "SELECT node_id, cpu_model, cores, labels, last_seen FROM nodes ORDER BY node_id"
+        "SELECT node_id, cpu_model, cores, ops_per_sec, labels, last_seen FROM nodes"
+        " ORDER BY node_id"
     )
     ids = [r["node_id"] for r in rows]
     telemetry: list[bytes | None] = []
@@ -74,6 +75,7 @@ async def list_nodes(hive: HiveDep, _: AdminAuth) -> list[NodeView]:
                 node_id=row["node_id"],
                 cpu_model=row["cpu_model"],
                 cores=row["cores"],
+                ops_per_sec=row["ops_per_sec"],
                 status=_status(status),
                 last_seen=last_seen,
                 ips=decode_telemetry(raw).ips if raw else 0.0,

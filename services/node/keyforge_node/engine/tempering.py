@@ -1,0 +1,221 @@
+"""Parallel tempering with the compiled kernels: the same ``Chain`` and ``Schedule`` as the
+Python engine, R replicas instead of one annealed layout.
+
+A chain holds a ladder of replicas at fixed temperatures, geometric from the
+job's ``temp_min`` (coldest, replica 0) to ``temp_max`` (hottest), with rungs
+about ``RUNG_RATIO`` apart (``MIN_REPLICAS``..``MAX_REPLICAS`` of them). Each
+round every replica makes one Metropolis swap attempt; every
+``EXCHANGE_EVERY`` rounds neighbours exchange states by the replica-exchange
+rule, so what hot replicas find flows down to the cold ones. The job's other
+parameters keep the meaning they have in ``keyforge_node.annealing``:
+``search_steps`` is an epoch's length (rounds), at whose end the best is
+polished (``opt_limit_fast`` passes) and handed to the coldest replica;
+``search_epochs`` and ``search_patience`` / ``search_patience_threshold``
+decide when the chain is exhausted and the node reseeds it from the job's
+population. A batch ends with exact full scores of every replica and of the
+best (the ``math.fsum`` path), so deltas never drift into a submitted score.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import numpy as np
+
+from keyforge_node.annealing import AUTO_COOLING, IMPROVEMENT, Chain, Schedule
+from keyforge_node.engine import kernels
+from keyforge_node.engine.tables import Replicas, kernel_tables
+from keyforge_shared.job_scorer import JobScorer
+
+MIN_REPLICAS = 4
+MAX_REPLICAS = 16
+RUNG_RATIO = 1.6  # neighbouring temperatures: close enough that exchanges happen
+EXCHANGE_EVERY = 16
+AUTO_SAMPLES = 256
+JOBS_KEPT = 2
+
+# Per process: the kernel tables of the last jobs seen (the job is kept so its id stays unique).
+_tables: dict[int, tuple[JobScorer, tuple[Any, ...] | None]] = {}
+
+
+def tables_for(job: JobScorer) -> tuple[Any, ...] | None:
+    entry = _tables.get(id(job))
+    if entry is None or entry[0] is not job:
+        entry = (job, kernel_tables(job.model, job.reference))
+        _tables[id(job)] = entry
+        while len(_tables) > JOBS_KEPT:
+            del _tables[next(iter(_tables))]
+    return entry[1]
+
+
+def supports(job: JobScorer) -> bool:
+    """False for models without a dense table: the Python engine takes those jobs."""
+    return tables_for(job) is not None
+
+
+def ladder(t_min: float, t_max: float) -> np.ndarray:
+    count = math.ceil(math.log(t_max / t_min) / math.log(RUNG_RATIO)) + 1
+    count = min(max(count, MIN_REPLICAS), MAX_REPLICAS)
+    return np.geomspace(t_min, t_max, count)
+
+
+def run_batch(job: JobScorer, chain: Chain, schedule: Schedule, steps: int) -> tuple[Chain, int]:
+    """Advance ``chain`` by about ``steps`` swap attempts in all; returns it and deltas priced."""
+    tables = tables_for(job)
+    if tables is None:
+        raise ValueError("the compiled engine needs the model's dense table")
+    model, rng = job.model, random.Random(hash((chain.seed, chain.epoch, chain.step)))  # noqa: S311
+    free = np.array(job.free_slots, dtype=np.int64)
+    ops = 0
+    if chain.t_max <= 0:
+        if schedule.t_max > 0:
+            chain.t_max, chain.t_min = schedule.t_max, schedule.t_min
+        else:
+            chain.t_max, chain.t_min, ops = _auto_temperatures(tables, model, chain, free, rng)
+    temps = ladder(chain.t_min, chain.t_max)
+    layouts = chain.replicas if len(chain.replicas) == len(temps) else None
+    if layouts is None:
+        layouts = [
+            chain.replicas[r % len(chain.replicas)] if chain.replicas else chain.layout
+            for r in range(len(temps))
+        ]
+        chain.replica_scores = []
+    reps = Replicas.of(model, layouts)
+    if len(chain.replica_scores) == len(temps):
+        scores = np.array(chain.replica_scores, dtype=np.float64)
+    else:
+        scores = np.array([model.score(layout) for layout in layouts], dtype=np.float64)
+    if not chain.best_layout:
+        top = int(np.argmin(scores))
+        chain.best_layout, chain.best_score = list(layouts[top]), float(scores[top])
+        chain.epoch_start_best = chain.best_score
+    best = np.array([chain.best_score], dtype=np.float64)
+    best_perm = _in_terms_of(reps, chain.best_layout)
+    if len(free) >= 2:
+        rounds_left = max(steps // len(temps), 1)
+        while rounds_left > 0:
+            if chain.step >= schedule.epoch_steps:
+                ops += _end_epoch(
+                    tables,
+                    model,
+                    chain,
+                    schedule,
+                    reps=reps,
+                    scores=scores,
+                    free=free,
+                    best_perm=best_perm,
+                    best=best,
+                )
+            rounds = min(rounds_left, schedule.epoch_steps - chain.step)
+            priced, _ = kernels.temper(
+                tables,
+                reps.where,
+                reps.chars,
+                reps.perm,
+                reps.load,
+                scores,
+                temps,
+                free,
+                rounds,
+                EXCHANGE_EVERY,
+                rng.getrandbits(31),
+                best_perm,
+                best,
+            )
+            ops += priced
+            chain.step += rounds
+            rounds_left -= rounds
+            if chain.step >= schedule.epoch_steps:
+                ops += _end_epoch(
+                    tables,
+                    model,
+                    chain,
+                    schedule,
+                    reps=reps,
+                    scores=scores,
+                    free=free,
+                    best_perm=best_perm,
+                    best=best,
+                )
+    return _finish(model, chain, reps, best_perm), ops
+
+
+def _in_terms_of(reps: Replicas, layout: list[str]) -> np.ndarray:
+    spare: dict[str, list[int]] = {}
+    for index in reversed(range(len(reps.keycodes))):
+        spare.setdefault(reps.keycodes[index], []).append(index)
+    return np.array([spare[k].pop() for k in layout], dtype=np.int64)
+
+
+def _end_epoch(
+    tables: tuple[Any, ...],
+    model: Any,
+    chain: Chain,
+    schedule: Schedule,
+    *,
+    reps: Replicas,
+    scores: np.ndarray,
+    free: np.ndarray,
+    best_perm: np.ndarray,
+    best: np.ndarray,
+) -> int:
+    """Polish the best, hand it to the coldest replica, and count the epoch for patience."""
+    polished = Replicas.of(model, [reps.layout(best_perm)])
+    polished.perm[0] = best_perm  # same keycodes list order as ``reps``
+    gain, ops = kernels.polish(
+        tables,
+        polished.where[0],
+        polished.chars[0],
+        polished.perm[0],
+        polished.load[0],
+        free,
+        schedule.polish_passes,
+    )
+    if gain < -IMPROVEMENT:
+        best[0] += gain
+        best_perm[:] = polished.perm[0]
+    reps.where[0], reps.chars[0] = polished.where[0], polished.chars[0]
+    reps.perm[0], reps.load[0] = polished.perm[0], polished.load[0]
+    scores[0] = best[0]
+    gained = chain.epoch_start_best - best[0]
+    chain.stale_epochs = 0 if gained > schedule.patience_threshold else chain.stale_epochs + 1
+    chain.epoch += 1
+    chain.step = 0
+    chain.epoch_start_best = float(best[0])
+    return int(ops)
+
+
+def _auto_temperatures(
+    tables: tuple[Any, ...], model: Any, chain: Chain, free: np.ndarray, rng: random.Random
+) -> tuple[float, float, int]:
+    """A ladder scaled to this job's own swap deltas: the median |delta| is the hottest rung."""
+    if len(free) < 2:
+        return 1.0, 1.0 / AUTO_COOLING, 0
+    reps = Replicas.of(model, [chain.layout])
+    pairs = np.array([rng.sample(list(free), 2) for _ in range(AUTO_SAMPLES)], dtype=np.int64)
+    deltas = np.abs(
+        kernels.price_swaps(
+            tables, reps.where[0], reps.chars[0], reps.perm[0], reps.load[0], pairs, False
+        )
+    )
+    moving = deltas[deltas > 0]
+    typical = float(np.median(moving)) if len(moving) else 1.0
+    return typical, typical / AUTO_COOLING, AUTO_SAMPLES
+
+
+def _finish(model: Any, chain: Chain, reps: Replicas, best_perm: np.ndarray) -> Chain:
+    """Exact scores for everything the chain keeps; the submitted best is one of them."""
+    layouts = reps.layouts()
+    exact = [model.score(layout) for layout in layouts]
+    chain.replicas, chain.replica_scores = layouts, exact
+    chain.layout, chain.score = layouts[0], exact[0]
+    best_layout = reps.layout(best_perm)
+    best_score = model.score(best_layout)
+    top = min(range(len(exact)), key=exact.__getitem__)
+    if exact[top] < best_score:
+        best_layout, best_score = layouts[top], exact[top]
+    if best_score < chain.best_score:
+        chain.best_layout, chain.best_score = best_layout, best_score
+    return chain
