@@ -11,7 +11,7 @@
 * ``results_records_idx``: a job's history is its records in time order.
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0005
 Create Date: 2026-11-27
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 from keyforge_migrations.sql import execute_script
 
 revision = "0006"
-down_revision = "0003"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
