@@ -102,7 +102,7 @@ async def jobs(
 
 
 # Before /jobs/{job_id}: routes match in order.
-@router.get("/jobs/queue", responses=NODE_ERRORS)
+@router.get("/jobs/queue", responses=NODE_ERRORS, response_model_exclude_unset=True)
 async def lease_work(
     node_id: Annotated[NodeId, Query()],
     request: Request,
@@ -115,8 +115,7 @@ async def lease_work(
         lease = await hive.jobs.queue.wait_for_lease(node_id, wait, request.is_disconnected)
     except LookupError:
         raise NotFound(f"node {node_id!r} is not registered", code="unknown_node") from None
-    # Nothing leasable: every field null.
-    return lease.answer() if lease is not None else LeaseAnswer()
+    return lease.answer() if lease is not None else LeaseAnswer.nothing()
 
 
 @router.get("/jobs/{job_id}", responses=error_responses(404, 422))
