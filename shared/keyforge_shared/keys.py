@@ -97,6 +97,10 @@ class Keys:
     def drained_nodes(self) -> str:
         return build_key(self.prefix, "fleet", "drained")
 
+    def pending_work_units(self) -> str:
+        """Hash: node id -> work units (ips x live seconds) not yet added to Postgres."""
+        return build_key(self.prefix, "fleet", "work-pending")
+
     def fleet_epoch(self) -> str:
         """Present while Valkey still holds the fleet's state; gone after a data loss."""
         return build_key(self.prefix, "fleet", "epoch")

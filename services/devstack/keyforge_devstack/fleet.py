@@ -48,6 +48,7 @@ class Service:
     failures: int = 0
     restart_at: float | None = None
     started_at: float = 0.0
+    args: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -55,7 +56,7 @@ class Service:
 
     def start(self) -> None:
         self.process = spawn(
-            [sys.executable, "-m", self.module],
+            [sys.executable, "-m", self.module, *self.args],
             env=self.env,
             log_file=self.log_file,
             cwd=REPO_ROOT,

@@ -36,6 +36,10 @@ class HiveSettings(ProxiedServiceSettings):
     retention_pass_s: float = Field(
         default=600.0, gt=0, le=86400, validation_alias="KEYFORGE_RETENTION_PASS_S"
     )
+    # How often a hive moves the work units Valkey summed from heartbeats to Postgres.
+    work_units_flush_s: float = Field(
+        default=30.0, gt=0, le=3600, validation_alias="KEYFORGE_WORK_UNITS_FLUSH_S"
+    )
     # Base64 AES-256 keys for KV secrets; the previous one only decrypts (rotation).
     secrets_key: SecretStr | None = Field(default=None, validation_alias="KEYFORGE_SECRETS_KEY")
     secrets_key_previous: SecretStr | None = Field(
