@@ -350,7 +350,7 @@ def test_dev_secrets_agree_with_each_other_and_with_the_stores(
         env_value(pg, "POSTGRES_USER"),
         postgres["POSTGRES_PASSWORD"],
     )
-    script = (K8S_DIR / "overlays" / "dev" / "postgres-init.sh").read_text()
+    script = (REPO_ROOT / "docker" / "postgres" / "init-app-role.sh").read_text()
     assert re.search(rf"CREATE ROLE {app.username} LOGIN PASSWORD", script)
     assert app.password == postgres["KEYFORGE_APP_PASSWORD"] != owner.password
     assert app.username != owner.username, "the hives serve as a role that owns nothing"
