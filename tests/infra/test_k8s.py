@@ -461,3 +461,16 @@ def test_the_dev_secret_writer_keeps_what_exists(tmp_path: Path) -> None:
     (secrets / "hive.env").unlink()
     with pytest.raises(subprocess.CalledProcessError):
         write_dev_secrets(secrets)
+
+
+def test_dev_postgres_runs_composes_app_role_script(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    # One script makes the application role everywhere (keyforge up runs it too).
+    script = REPO_ROOT / "docker" / "postgres" / "init-app-role.sh"
+    configs = {n: d["data"] for n, d in by_kind(rendered["dev"], "ConfigMap").items()}
+    assert configs["postgres-init"] == {script.name: script.read_text()}
+    volumes = load_compose()["services"]["postgres"]["volumes"]
+    assert f"./docker/postgres/{script.name}:/docker-entrypoint-initdb.d/{script.name}:ro" in (
+        volumes
+    )
