@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
 from keyforge_hive import metrics_routes, settings_routes
@@ -37,6 +38,7 @@ from keyforge_hive.settings_sync import SYNC_S, sync_settings
 from keyforge_hive.state import Hive, hive_of
 from keyforge_shared.body_guard import RequestBodyGuard
 from keyforge_shared.connect import connect_postgres, connect_valkey
+from keyforge_shared.cors import cors_options
 from keyforge_shared.errors import install_error_handlers
 from keyforge_shared.health import HealthCheck, health_router, postgres_check, valkey_check
 from keyforge_shared.keys import Keys
@@ -163,6 +165,8 @@ def create_app(settings: HiveSettings) -> FastAPI:
     app.state.authenticator = Authenticator.from_settings(settings)
     app.add_middleware(RequestBodyGuard, limit=settings.body_limit_bytes)
     app.add_middleware(CloseWhileDraining, drain=drain)
+    # Outermost, so every answer (errors, the heartbeat, /events) carries it.
+    app.add_middleware(CORSMiddleware, **cors_options(settings.cors_origin))
     install_error_handlers(app)
     app.router.routes.append(Route(HEARTBEAT_PATH, HeartbeatEndpoint(), methods=["POST"]))
     mount_routers(
