@@ -51,6 +51,14 @@ from keyforge_shared.shutdown import CloseWhileDraining, Drain
 MONITOR_TICK_S = 1.0
 FLUSH_TICK_S = 1.0
 KV_SWEEP_S = 30.0
+# The hive's Valkey pool: ~8 held by its loops (two heartbeat flushers, the node
+# monitor, settings follower (a pub/sub connection) and sync, job queue loops)
+# plus the requests in flight, each holding one for a command (well under a
+# millisecond). 64 lets hundreds of concurrent requests through with waits of
+# a few ms; beyond it they queue (VALKEY_POOL_WAIT_S) instead of failing.
+VALKEY_CONNECTIONS = 64
+# At shutdown, how long queued job events may take to reach the bus.
+OUTBOX_FLUSH_S = 3.0
 
 
 def _health_checks(request: Request) -> dict[str, HealthCheck]:
@@ -68,13 +76,19 @@ async def _open_hive(settings: HiveSettings, stack: AsyncExitStack) -> Hive:
         max_size=settings.pg_pool_size,
     )
     stack.push_async_callback(pool.close)
-    valkey = await connect_valkey(valkey_url, client_name=name, attempts=settings.connect_attempts)
+    valkey = await connect_valkey(
+        valkey_url,
+        client_name=name,
+        attempts=settings.connect_attempts,
+        max_connections=VALKEY_CONNECTIONS,
+    )
     stack.push_async_callback(valkey.aclose)
     reader = await connect_valkey(
         valkey_url,
         client_name=f"{name}-events",
         attempts=settings.connect_attempts,
         socket_timeout=None,
+        max_connections=2,  # the XREAD loop only
     )
     stack.push_async_callback(reader.aclose)
 
@@ -82,7 +96,7 @@ async def _open_hive(settings: HiveSettings, stack: AsyncExitStack) -> Hive:
     stored = await load_stored_settings(pool, actor="hive")
     runtime = RuntimeView(stored.settings, stored.version)
     flusher = LastSeenFlusher(pool, lambda: runtime.current.last_seen_flush_s)
-    announcer = StatusAnnouncer(valkey, keys, flusher)
+    announcer = StatusAnnouncer(flusher)
     fleet = FleetControl(pool, valkey, keys)
     await fleet.refresh()
     return Hive(
@@ -157,8 +171,8 @@ def create_app(settings: HiveSettings) -> FastAPI:
                 yield
             finally:
                 restore_signals()
+                await hive.jobs.outbox.flush(OUTBOX_FLUSH_S)
                 await stop_tasks(tasks)
-                await hive.announcer.drain()
                 await hive.last_seen.flush(everything=True)
 
     app = FastAPI(title="KeyForge hive", lifespan=lifespan)

@@ -8,7 +8,11 @@ from fastapi import APIRouter, Path, Query, Request
 
 from keyforge_hive.auth import AdminAuth, NodeAuth
 from keyforge_hive.jobs.leases import DEFAULT_SLOTS
-from keyforge_hive.jobs.scoring_cache import AssetsUnavailable, resolve_assets
+from keyforge_hive.jobs.scoring_cache import (
+    AssetsUnavailable,
+    assets_recovering,
+    resolve_assets,
+)
 from keyforge_hive.jobs.spec import geometry_fingerprint, job_id_of, parse_spec_text
 from keyforge_hive.jobs.store import (
     best_layouts,
@@ -69,6 +73,9 @@ async def register_job(
     except FormatError as exc:
         raise invalid_spec(str(exc)) from None
     except AssetsUnavailable as exc:
+        recovering = assets_recovering(exc)
+        if recovering is not None:
+            raise recovering from None
         raise invalid_spec(
             f"not in the published asset manifest: {', '.join(exc.paths)}", "unknown_asset"
         ) from None
