@@ -73,7 +73,9 @@ def build_stack(fleet: Fleet, domain: str, control_socket: Path) -> dict[str, An
             "url": fleet.valkey.url(),
             "users": {user: fleet.valkey_url(user) for user in users},
         },
-        "postgres": {"dsn": fleet.postgres.dsn()},
+        # dsn: the application role the hives serve with (DML only); owner_dsn:
+        # the schema's owner, for migrations, backup and restore.
+        "postgres": {"dsn": fleet.app_dsn(), "owner_dsn": fleet.postgres.dsn()},
         "urls": urls,
         "secrets": {"hive": creds.hive_secret, "admin": creds.admin_secret},
         "secret_files": {

@@ -16,6 +16,14 @@ class HiveSettings(ProxiedServiceSettings):
         default=SecretStr("postgresql://keyforge@127.0.0.1:5432/keyforge"),
         validation_alias="DATABASE_URL",
     )
+    # The owner role's URL, used only to migrate; without it the hive migrates
+    # as DATABASE_URL's role (which then owns the schema).
+    migration_database_url: SecretStr | None = Field(
+        default=None, validation_alias="KEYFORGE_MIGRATION_DATABASE_URL"
+    )
+    # Off: the hive never migrates at start-up (`keyforge-hive migrate` did),
+    # it only refuses to serve a schema that is not at head.
+    migrate: bool = Field(default=True, validation_alias="KEYFORGE_MIGRATE")
     hive_secret: SecretStr | None = Field(default=None, validation_alias="HIVE_SECRET")
     hive_secret_previous: SecretStr | None = Field(
         default=None, validation_alias="HIVE_SECRET_PREVIOUS"
