@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keyforge_shared.errors import error_response
+from keyforge_shared.strict_input import parse_uint
 
 DEFAULT_BODY_LIMIT = 2 * 1024 * 1024
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
@@ -26,7 +27,8 @@ class RequestBodyGuard:
         chunked = False
         for name, value in scope["headers"]:
             if name == b"content-length":
-                length = int(value) if value.isdigit() else -1
+                parsed = parse_uint(value)
+                length = -1 if parsed is None else parsed
             elif name == b"content-type":
                 content_type = value
             elif name == b"transfer-encoding":

@@ -25,6 +25,18 @@ EVENT_TYPES: Final[frozenset[str]] = frozenset(
 HISTORY_LEN: Final = 10_000
 
 
+# Prepended to a Lua script that changes a node's status, so the change and its
+# announcement are one atomic step: no transition can be made and then lost
+# because the publish after it failed. ``log`` is the event log key (pass it
+# in KEYS). The data is the same JSON object publish_update writes.
+ANNOUNCE_NODE_STATUS_LUA: Final = f"""
+local function announce_node_status(log, id, status)
+  redis.call('XADD', log, 'MAXLEN', '~', {HISTORY_LEN}, '*', 'type', 'node_status',
+             'data', cjson.encode({{node_id = id, status = status}}))
+end
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     id: str

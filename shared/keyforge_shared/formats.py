@@ -27,6 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from keyforge_shared.strict_input import parse_uint
+
 MAX_KEYS = 255
 Name = Annotated[str, Field(max_length=200)]
 Coordinate = Annotated[float, Field(allow_inf_nan=False, ge=-1000, le=1000)]
@@ -196,9 +198,9 @@ def parse_pinned_keys(text: str, table: KeycodeTable, n_keys: int) -> dict[int, 
         return pinned
     for pair in text.split(","):
         slot_text, sep, value = pair.strip().partition(":")
-        if not sep or not slot_text.strip().isdigit() or not value:
+        slot = parse_uint(slot_text.strip(), max_digits=6)
+        if not sep or slot is None or not value:
             raise FormatError(f"pinned_keys entry {pair.strip()!r} is not slot:keycode")
-        slot = int(slot_text)
         if slot >= n_keys:
             raise FormatError(f"pinned slot {slot} is outside 0..{n_keys - 1}")
         keycode = table.canonical(value.strip()) or (
@@ -236,10 +238,10 @@ def parse_ngrams(raw: bytes | str, n: int) -> dict[str, int]:
         if len(row) != n + 1:
             raise FormatError(f"{n}grams.csv line {line}: expected {n + 1} columns")
         gram = "".join(_corpus_char(c, f"{n}grams.csv line {line}") for c in row[:n])
-        count_text = row[n].strip()
-        if not count_text.isdigit():
+        count = parse_uint(row[n].strip())
+        if count is None:
             raise FormatError(f"{n}grams.csv line {line}: count {row[n]!r} is not a whole number")
-        counts[gram] = counts.get(gram, 0) + int(count_text)
+        counts[gram] = counts.get(gram, 0) + count
     if not counts:
         raise FormatError(f"{n}grams.csv has no rows")
     return counts

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from keyforge_shared.strict_input import parse_uint
+
 Plane = Literal["fleet", "asset", "ev"]
 PLANES: Final[tuple[Plane, ...]] = ("fleet", "asset", "ev")
 DEFAULT_PREFIX: Final = "kf:"
@@ -49,9 +51,9 @@ def parse_key(prefix: str, key: str) -> tuple[Plane, str, tuple[str, ...]]:
     parts: list[str] = []
     while sep:
         digits, sep, rest = rest.partition(":")
-        if not sep or not digits.isdigit():
+        length = parse_uint(digits, max_digits=9)
+        if not sep or length is None:
             raise ValueError("malformed length prefix")
-        length = int(digits)
         if length > len(rest):
             raise ValueError("length prefix runs past the end of the key")
         parts.append(rest[:length])

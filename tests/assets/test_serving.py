@@ -110,6 +110,12 @@ async def test_conditional_and_range_requests(gateway: httpx.AsyncClient) -> Non
     stale = await gateway.get("/blobs/big.bin", headers={"Range": "bytes=0-1", "If-Range": '"x"'})
     assert stale.status_code == 200
     assert stale.content == BIG
+    # Unicode digits ("²".isdigit() is true, int("²") fails) and numbers past 64 bits
+    # are not a byte range: ignored, the whole file is served.
+    for header in ("bytes=²-", "bytes=-²", "bytes=0-¹", "bytes=" + "9" * 20 + "-"):
+        odd = await gateway.get("/weights/w.json", headers={b"Range": header.encode("latin-1")})
+        assert odd.status_code == 200, header
+        assert odd.content == WEIGHTS
 
 
 async def test_unknown_and_refused_answers_are_envelopes(gateway: httpx.AsyncClient) -> None:

@@ -346,3 +346,20 @@ def test_without_apache_stack_json_says_not_running(tmp_path: Path) -> None:
         assert httpx.get(f"{info['urls']['api']}/livez").status_code == 200
     finally:
         keyforge("down", "--data-dir", str(data_dir))
+
+
+INTERNAL_PATHS = ("/metrics", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect",
+                  "/%6detrics", "//metrics", "/metrics/")  # fmt: skip
+
+
+def test_internal_paths_are_not_public_through_apache(stack: Stack) -> None:
+    for vhost in ("api", "assets"):
+        for path in INTERNAL_PATHS:
+            response = stack.get(vhost, path)
+            assert response.status_code in (403, 404), (vhost, path, response.status_code)
+            assert response.json()["error"], (vhost, path)
+            assert "# HELP" not in response.text
+    # Still served on the services' own ports.
+    hive = stack.info["hives"][0]
+    assert "# HELP" in httpx.get(f"{hive}/metrics").text
+    assert httpx.get(f"{hive}/openapi.json").json()["paths"]

@@ -30,12 +30,19 @@ EXAMPLES = 600
 METHODS = ("get", "post", "put", "delete", "patch")
 SKIPPED = {("get", "/events")}
 
+# Text that passes a careless check and fails later: Unicode digits ("²".isdigit() is
+# true, int("²") raises), NUL and lone surrogates (JSON allows them, Postgres does
+# not), right-to-left marks, and numbers longer than any 64-bit integer.
+HOSTILE_TEXT = ["²", "\u0661\u0662", "\uff11\uff12", "1²", "\x00", "a\x00b", "\ud800",
+                "x\udfffy", "\u202e1\u200f", "9" * 20, "-1", "0.1.0123456789abcdef", "²:KC_Q",
+                ""]  # fmt: skip
+hostile_text = st.sampled_from(HOSTILE_TEXT) | st.text(max_size=30)
 json_scalars = (
     st.none()
     | st.booleans()
     | st.integers(min_value=-(2**70), max_value=2**70)
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=30)
+    | hostile_text
 )
 json_values = st.recursive(
     json_scalars,
@@ -59,7 +66,17 @@ raw_bodies = st.sampled_from(
 ) | st.binary(max_size=64)
 PATH_EXAMPLES = ["node-1", "ghost", "0" * 64, "..", ".", "%00", "a%2Fb", "vars/fleet/x",
                  "secrets/job/x/y"]  # fmt: skip
-query_values = st.text(max_size=20) | st.integers().map(str) | st.sampled_from(["", "true", "-1"])
+query_values = hostile_text | st.integers().map(str) | st.sampled_from(["", "true", "-1"])
+# Headers as raw latin-1 bytes, as they are on the wire (a client's "²" is b"\xb2").
+HOSTILE_HEADER_VALUES = [b"\xb2", b"\xd9\xa1", b"9" * 20, b"bytes=\xb2-", b"bytes=-1",
+                         b"bytes=0-" + b"9" * 20, b'"\xb2"', b"W/\"1\"", b"*", b"\xb2-0", b"-",
+                         b"\x7f", b"node-1", b"ghost", b"\xe2\x80\xae"]  # fmt: skip
+FUZZED_HEADERS = ["Range", "If-Match", "If-None-Match", "If-Range", "Last-Event-ID",
+                  wire.NODE_ID, wire.NODE_TOKEN, wire.NODE_SECRET, wire.ADMIN_SECRET]  # fmt: skip
+header_values = st.sampled_from(HOSTILE_HEADER_VALUES) | st.binary(max_size=24).map(
+    # What a client can put on the wire: no control bytes, no blanks at either end.
+    lambda raw: bytes(b for b in raw if b >= 0x20 and b != 0x7F).strip(b" ")
+)
 # Mostly valid credentials: the point is to get past authentication into each handler.
 credentials = st.sampled_from(
     [NODE_HEADERS, NODE_HEADERS, ADMIN_HEADERS, ADMIN_HEADERS, ADMIN_HEADERS, {},
@@ -82,6 +99,10 @@ def example_bodies(job_id: str) -> dict[tuple[str, str], Any]:
         ("post", "/nodes/{node_id}/heartbeat"): {"ips": 10.0, "temperature_c": 40.0},
         ("put", "/kv/{path}"): {"value": "v", "ttl": None},
     }  # fmt: skip
+
+
+def _quote(value: str) -> str:
+    return urllib.parse.quote(value, safe="", errors="surrogatepass")
 
 
 @st.composite
@@ -107,9 +128,7 @@ def fuzz(
 ) -> Counter[tuple[str, str, int]]:
     """Returns how often each (method, path) answered each status."""
     examples = example_bodies(job_id)
-    path_values = st.sampled_from([job_id, f"vars/job/{job_id}/k", *PATH_EXAMPLES]) | st.text(
-        max_size=40
-    )
+    path_values = st.sampled_from([job_id, f"vars/job/{job_id}/k", *PATH_EXAMPLES]) | hostile_text
     seen: Counter[tuple[str, str, int]] = Counter()
 
     @settings(
@@ -124,7 +143,7 @@ def fuzz(
         method, path, operation = data.draw(st.sampled_from(operations))
         url = re.sub(
             r"\{(\w+)\}",
-            lambda m: urllib.parse.quote(data.draw(path_values, label=m.group(1)), safe=""),
+            lambda m: _quote(data.draw(path_values, label=m.group(1))),
             path,
         )
         params = {}
@@ -134,7 +153,9 @@ def fuzz(
                 params[name] = data.draw(st.sampled_from(["0", "0.05", "-1", "x", "1e9"]))
             elif parameter["in"] == "query" and data.draw(st.booleans()):
                 params[name] = data.draw(query_values | st.just("node-1"))
-        headers = dict(data.draw(credentials))
+        headers: dict[str, str | bytes] = dict(data.draw(credentials))
+        for name in data.draw(st.lists(st.sampled_from(FUZZED_HEADERS), max_size=3, unique=True)):
+            headers[name] = data.draw(header_values, label=name)
         content: bytes | None = None
         if "requestBody" in operation:
             kind = data.draw(st.sampled_from(["mutated", "raw", "none"]))
@@ -146,7 +167,12 @@ def fuzz(
             headers["Content-Type"] = data.draw(
                 st.sampled_from(["application/json", "application/json", "text/plain"])
             )
-        response = client.request(method, url, params=params, headers=headers, content=content)
+        if params:  # lone surrogates go out as the bytes a broken client would send
+            url += "?" + urllib.parse.urlencode(params, errors="surrogatepass")
+        raw_headers = [
+            (k.encode(), v if isinstance(v, bytes) else v.encode()) for k, v in headers.items()
+        ]
+        response = client.request(method, url, headers=raw_headers, content=content)
         seen[method, path, response.status_code] += 1
         assert response.status_code < 500, (method, url, params, content, response.text)
 

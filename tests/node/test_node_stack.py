@@ -301,7 +301,7 @@ def test_status_shows_the_cluster_nodes_and_jobs(stack: LocalStack) -> None:
     as_json = keyforge("status", "--stack", data_dir, "--json")
     assert as_json.returncode == 0, as_json.stderr
     status = json.loads(as_json.stdout)
-    assert set(status) == {"stats", "nodes", "jobs"}
+    assert set(status) == {"stats", "nodes", "jobs", "freeze"}
     assert status["stats"]["nodes_online"] >= 3
     listed = {n["node_id"]: n["status"] for n in status["nodes"]}
     assert {listed.get(f"swarm-{i:05d}") for i in range(3)} == {"ready"}

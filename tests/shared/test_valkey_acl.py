@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import AuthenticationError, NoPermissionError, ResponseError
@@ -81,3 +83,62 @@ async def test_default_user_is_disabled(valkey: ValkeyFixture) -> None:
             await anonymous.ping()
     finally:
         await anonymous.aclose()
+
+
+def forbidden_writes(client: Redis, user: str) -> dict[str, Callable[[], Awaitable[object]]]:
+    """Every write a user of ``user``'s role must not make, by what it would forge."""
+    settings = b'{"version": 99999999999999999, "settings": {"result_retention_days": 1}}'
+    writes: dict[str, Callable[[], Awaitable[object]]] = {
+        "settings announcement (key)": lambda: client.set(keys.runtime_settings(), settings),
+        "settings announcement (channel)": lambda: client.publish(
+            keys.settings_channel(), settings
+        ),
+        "any other channel": lambda: client.publish(keys.event_log(), b"x"),
+        "fleet state": lambda: client.set(keys.heartbeat("n1"), b"x"),
+        "node registry": lambda: client.hset(keys.node_registry(), "n1", b"x"),
+        "job queue": lambda: client.zadd(keys.job_queue(), {"j": 1.0}),
+        "flush": client.flushall,
+    }
+    if user == "assets":
+        writes["event log"] = lambda: client.xadd(keys.event_log(), {"type": "node_status"})
+        writes["asset manifest"] = lambda: client.set(keys.asset_manifest(), b"x")
+    if user == "hive":
+        writes = {
+            "asset manifest": lambda: client.set(keys.asset_manifest(), b"x"),
+            "asset lock": lambda: client.set(keys.asset_manager_lock(), b"x"),
+            "flush": client.flushall,
+        }
+    return writes
+
+
+@pytest.mark.parametrize("user", ["hive", "assets", "assetmgr"])
+async def test_every_forbidden_write_is_noperm(
+    valkey: ValkeyFixture, valkey_admin: Redis, user: str
+) -> None:
+    client = await client_for(valkey, user)
+    try:
+        for what, write in forbidden_writes(client, user).items():
+            try:
+                await write()
+            except NoPermissionError:
+                continue
+            pytest.fail(f"{user} could write: {what}")
+        assert await valkey_admin.get(keys.runtime_settings()) is None
+    finally:
+        await client.aclose()
+
+
+async def test_assetmgr_still_follows_settings_and_appends_events(
+    valkey: ValkeyFixture, valkey_admin: Redis
+) -> None:
+    await valkey_admin.set(keys.runtime_settings(), b"{}")
+    manager = await client_for(valkey, "assetmgr")
+    try:
+        assert await manager.get(keys.runtime_settings()) == b"{}"
+        pubsub = manager.pubsub()
+        await pubsub.subscribe(keys.settings_channel())
+        await pubsub.unsubscribe()
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await manager.xadd(keys.event_log(), {"type": "asset_update"})
+    finally:
+        await manager.aclose()

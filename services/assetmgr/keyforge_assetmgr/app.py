@@ -41,6 +41,10 @@ def _loop_check(manager: AssetManager) -> HealthCheck:
     async def check() -> object:
         if manager.task.done():
             raise RuntimeError("the manager loop has stopped")
+        now = asyncio.get_running_loop().time()
+        stalled = manager.state.writer_stalled_s(now, manager.settings.writer_stall_s)
+        if stalled is not None:
+            raise RuntimeError(f"the asset writer has made no progress for {stalled:.0f} s")
         return manager.state.role
 
     return check

@@ -31,6 +31,11 @@ class AssetMgrSettings(ServiceSettings):
     )
     # How often the active manager checks that Valkey still holds its data.
     epoch_check_s: float = Field(default=1.0, gt=0, validation_alias="KEYFORGE_ASSET_EPOCH_CHECK_S")
+    # The active writer wakes at least every epoch_check_s; this long without one
+    # finished iteration (hung on a file, Valkey failing every write) fails --check.
+    writer_stall_s: float = Field(
+        default=60.0, gt=0, validation_alias="KEYFORGE_ASSET_WRITER_STALL_S"
+    )
     lock_ttl_s: float = Field(default=6.0, ge=1, validation_alias="KEYFORGE_ASSET_LOCK_TTL_S")
     standby_poll_s: float = Field(
         default=1.0, gt=0, validation_alias="KEYFORGE_ASSET_STANDBY_POLL_S"

@@ -79,6 +79,8 @@ def _load_json(data: bytes) -> Any:
         raise FormatError("not UTF-8") from None
     except json.JSONDecodeError as exc:
         raise FormatError(f"invalid JSON at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise FormatError("JSON nested too deeply") from None
 
 
 def _refuse_constant(name: str) -> Any:

@@ -5,6 +5,11 @@ A valid file is published and announced as ``asset_update`` with action
 fails its check keeps the last valid version served and is reported once, as a
 warning in the log naming the reason and the version still served; it is not
 announced, since ``asset_update`` means the served content changed.
+
+Whatever else goes wrong with one file (a validator bug, an odd error from
+the disk) is contained to that file the same way, and counted: the other files
+still publish. Only the store's own failures (Valkey, the lock) end the pass,
+since then no file can be published.
 """
 
 from __future__ import annotations
@@ -17,16 +22,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from keyforge_assetmgr.config import AssetMgrSettings
 from keyforge_assetmgr.disk import Refused, Unsettled, is_ignored, list_asset_files, read_settled
 from keyforge_assetmgr.kinds import content_type_of, kind_of, validate
 from keyforge_assetmgr.lock import new_token
-from keyforge_assetmgr.store import AssetStore, BlobVanished
+from keyforge_assetmgr.store import AssetStore, BlobVanished, LockLost
 from keyforge_shared.asset_store import ManifestEntry
 from keyforge_shared.events import publish_update
 from keyforge_shared.formats import FormatError
 
 log = logging.getLogger(__name__)
+
+
+class CheckFailed(Exception):
+    """The file's check itself broke (not the file's format): counted as a failure."""
 
 
 def _checked(settings: AssetMgrSettings, rel: str, data: bytes) -> tuple[str, str | None]:
@@ -39,6 +50,8 @@ def _checked(settings: AssetMgrSettings, rel: str, data: bytes) -> tuple[str, st
         validate(kind, rel, data)
     except FormatError as exc:
         return sha256, str(exc)
+    except Exception as exc:  # a validator bug: this file's failure, not the pass's
+        raise CheckFailed(f"its check failed ({type(exc).__name__})") from exc
     return sha256, None
 
 
@@ -50,12 +63,11 @@ class Publisher:
     served: dict[str, str] = field(default_factory=dict)
     # path -> the rejected content (sha256 or reason) last announced, to announce once.
     rejected: dict[str, str] = field(default_factory=dict)
+    # Files whose handling failed unexpectedly (contained, logged): a count for health.
+    failures: int = 0
 
     async def hydrate(self) -> dict[str, float]:
         """Publish the whole directory; returns paths to look at again (still being written)."""
-        # The epoch first: every manifest a reader sees from now on carries it, and
-        # it only ever changes when Valkey lost the previous one.
-        epoch = await self.store.ensure_epoch(new_token())
         self.served = await self.store.manifest_shas()
         root = self.settings.assets_dir
         on_disk = await asyncio.to_thread(list_asset_files, root)
@@ -66,6 +78,11 @@ class Publisher:
                 retry[rel] = delay
         for rel in sorted(set(self.served) - set(on_disk)):
             await self._remove(rel)
+        # The epoch last: it says "this manifest is whole". After a data loss it
+        # stays absent until every file is back, so readers (the hive) answer
+        # "recovering, retry" rather than "no such asset" in between; it only
+        # ever changes when Valkey lost the previous one.
+        epoch = await self.store.ensure_epoch(new_token())
         log.info("hydrated %d assets (epoch %s)", len(self.served), epoch)
         return retry
 
@@ -78,7 +95,23 @@ class Publisher:
         return below | {rel}
 
     async def reconcile(self, rel: str) -> float | None:
-        """Publish, remove or reject ``rel``; returns seconds to wait when it is unsettled."""
+        """Publish, remove or reject ``rel``; returns seconds to wait when it is unsettled.
+
+        Raises only the store's errors; anything else is this file's alone, so it
+        is rejected (last valid version still served) and the next rescan retries.
+        """
+        try:
+            return await self._reconcile(rel)
+        except (RedisError, LockLost):
+            raise
+        except Exception as exc:
+            self.failures += 1
+            reason = str(exc) if isinstance(exc, CheckFailed) else type(exc).__name__
+            log.warning("asset %s could not be handled: %s (%d so far)", rel, reason, self.failures)
+            await self._reject(rel, None, f"failed unexpectedly: {reason}")
+            return None
+
+    async def _reconcile(self, rel: str) -> float | None:
         if is_ignored(rel):
             return None
         settings = self.settings

@@ -50,6 +50,18 @@ class ManagerState:
     terms: int = 0
     last_error: str | None = None
     token: str = field(default_factory=new_token)
+    # Loop time of the active writer's last finished iteration (None while standing by):
+    # a writer that stops finishing them is stuck, whatever the process says.
+    writer_progress_at: float | None = None
+    # Files whose handling failed unexpectedly, contained to that file, over all terms.
+    file_failures: int = 0
+
+    def writer_stalled_s(self, now: float, limit_s: float) -> float | None:
+        """How long the active writer has made no progress, when that is over ``limit_s``."""
+        if self.role != "active" or self.writer_progress_at is None:
+            return None
+        idle = now - self.writer_progress_at
+        return idle if idle > limit_s else None
 
 
 async def watch_directory(root: Path, changed: asyncio.Queue[str]) -> None:
@@ -72,6 +84,7 @@ class Writer:
 
     publisher: Publisher
     settings: AssetMgrSettings
+    state: ManagerState
     due: dict[str, float] = field(default_factory=dict)
     next_epoch_check: float = 0.0
     next_gc: float = 0.0
@@ -82,6 +95,7 @@ class Writer:
         await asyncio.sleep(WATCH_SETTLE_S)
         now = loop.time()
         await self.hydrate(now)
+        self.progressed()
         self.next_epoch_check = now + self.settings.epoch_check_s
         self.next_gc = now + self.settings.gc_interval_s
         self.next_rescan = now + RESCAN_S
@@ -102,6 +116,7 @@ class Writer:
         now = asyncio.get_running_loop().time()
         try:
             await self.iterate(now)
+            self.progressed()
         except LockLost:
             raise
         except Exception:
@@ -109,6 +124,11 @@ class Writer:
             self.due = {path: min(at, retry_at) for path, at in self.due.items()}
             self.next_epoch_check = min(self.next_epoch_check, retry_at)
             raise
+
+    def progressed(self) -> None:
+        self.state.writer_progress_at = asyncio.get_running_loop().time()
+        self.state.file_failures += self.publisher.failures
+        self.publisher.failures = 0
 
     async def hydrate(self, now: float) -> None:
         retry = await self.publisher.hydrate()
@@ -170,8 +190,10 @@ async def run_active_term(
     tasks = [
         asyncio.create_task(keep_lock(valkey, keys, state.token, settings.lock_ttl_s), name="lock"),
         asyncio.create_task(watch_directory(settings.assets_dir, changed), name="watch"),
-        asyncio.create_task(Writer(publisher, settings).run(changed), name="writer"),
+        asyncio.create_task(Writer(publisher, settings, state).run(changed), name="writer"),
     ]
+    # The term's start counts as progress: the first hydration has writer_stall_s to finish.
+    state.writer_progress_at = asyncio.get_running_loop().time()
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -221,6 +243,7 @@ async def _serve_one_term_or_stand_by(
             await run_active_term(settings, valkey, keys, state)
         finally:
             state.role = "standby"
+            state.writer_progress_at = None
             # Never in place of what ended the term (a cancellation above all):
             # the lock expires by itself anyway.
             with contextlib.suppress(RedisError):

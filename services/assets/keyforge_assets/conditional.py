@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from keyforge_shared.strict_input import parse_uint
+
 MAX_RANGE_HEADER = 200
 
 
@@ -64,6 +66,8 @@ def _single_range(header: str) -> tuple[int | None, int | None] | None:
     first, dash, last = spec.strip().partition("-")
     if unit.strip().lower() != "bytes" or not dash or not (first or last):
         return None
-    if (first and not first.isdigit()) or (last and not last.isdigit()):
+    start = parse_uint(first) if first else None
+    end = parse_uint(last) if last else None
+    if (first and start is None) or (last and end is None):
         return None  # also refuses a second range: "," is not a digit
-    return (int(first) if first else None), (int(last) if last else None)
+    return start, end

@@ -153,6 +153,9 @@ class Fleet:
         if self.with_apache:
             # Apache reaches the services over loopback and says who the client is.
             env["KEYFORGE_TRUSTED_PROXIES"] = "127.0.0.1"
+            # Browsers see the front end behind Apache's https port, not 443.
+            https_port = self.plan.ports["apache-https"]
+            env["KEYFORGE_WEB_ORIGIN"] = f"https://{self.domain}:{https_port}"
         env.update(extra)
         return Service(name, module, port, env, self.data_dir / "logs" / f"{name}.log")
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
 from keyforge_hive import metrics_routes, settings_routes
@@ -37,6 +38,7 @@ from keyforge_hive.settings_sync import SYNC_S, sync_settings
 from keyforge_hive.state import Hive, hive_of
 from keyforge_shared.body_guard import RequestBodyGuard
 from keyforge_shared.connect import connect_postgres, connect_valkey
+from keyforge_shared.cors import cors_options
 from keyforge_shared.errors import install_error_handlers
 from keyforge_shared.health import HealthCheck, health_router, postgres_check, valkey_check
 from keyforge_shared.keys import Keys
@@ -49,6 +51,14 @@ from keyforge_shared.shutdown import CloseWhileDraining, Drain
 MONITOR_TICK_S = 1.0
 FLUSH_TICK_S = 1.0
 KV_SWEEP_S = 30.0
+# The hive's Valkey pool: ~8 held by its loops (two heartbeat flushers, the node
+# monitor, settings follower (a pub/sub connection) and sync, job queue loops)
+# plus the requests in flight, each holding one for a command (well under a
+# millisecond). 64 lets hundreds of concurrent requests through with waits of
+# a few ms; beyond it they queue (VALKEY_POOL_WAIT_S) instead of failing.
+VALKEY_CONNECTIONS = 64
+# At shutdown, how long queued job events may take to reach the bus.
+OUTBOX_FLUSH_S = 3.0
 
 
 def _health_checks(request: Request) -> dict[str, HealthCheck]:
@@ -66,13 +76,19 @@ async def _open_hive(settings: HiveSettings, stack: AsyncExitStack) -> Hive:
         max_size=settings.pg_pool_size,
     )
     stack.push_async_callback(pool.close)
-    valkey = await connect_valkey(valkey_url, client_name=name, attempts=settings.connect_attempts)
+    valkey = await connect_valkey(
+        valkey_url,
+        client_name=name,
+        attempts=settings.connect_attempts,
+        max_connections=VALKEY_CONNECTIONS,
+    )
     stack.push_async_callback(valkey.aclose)
     reader = await connect_valkey(
         valkey_url,
         client_name=f"{name}-events",
         attempts=settings.connect_attempts,
         socket_timeout=None,
+        max_connections=2,  # the XREAD loop only
     )
     stack.push_async_callback(reader.aclose)
 
@@ -80,7 +96,7 @@ async def _open_hive(settings: HiveSettings, stack: AsyncExitStack) -> Hive:
     stored = await load_stored_settings(pool, actor="hive")
     runtime = RuntimeView(stored.settings, stored.version)
     flusher = LastSeenFlusher(pool, lambda: runtime.current.last_seen_flush_s)
-    announcer = StatusAnnouncer(valkey, keys, flusher)
+    announcer = StatusAnnouncer(flusher)
     fleet = FleetControl(pool, valkey, keys)
     await fleet.refresh()
     return Hive(
@@ -155,14 +171,16 @@ def create_app(settings: HiveSettings) -> FastAPI:
                 yield
             finally:
                 restore_signals()
+                await hive.jobs.outbox.flush(OUTBOX_FLUSH_S)
                 await stop_tasks(tasks)
-                await hive.announcer.drain()
                 await hive.last_seen.flush(everything=True)
 
     app = FastAPI(title="KeyForge hive", lifespan=lifespan)
     app.state.authenticator = Authenticator.from_settings(settings)
     app.add_middleware(RequestBodyGuard, limit=settings.body_limit_bytes)
     app.add_middleware(CloseWhileDraining, drain=drain)
+    # Outermost, so every answer (errors, the heartbeat, /events) carries it.
+    app.add_middleware(CORSMiddleware, **cors_options(settings.cors_origin))
     install_error_handlers(app)
     app.router.routes.append(Route(HEARTBEAT_PATH, HeartbeatEndpoint(), methods=["POST"]))
     mount_routers(

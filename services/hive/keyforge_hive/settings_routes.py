@@ -25,6 +25,7 @@ from keyforge_shared.runtime_settings import (
     StoredSettings,
     load_stored_settings,
 )
+from keyforge_shared.strict_input import parse_uint
 
 router = APIRouter(tags=["settings"], responses=error_responses(401, 403, 503))
 
@@ -45,9 +46,10 @@ def _expected_version(if_match: str | None) -> int | None:
     if if_match is None or if_match.strip() == "*":
         return None
     tag = if_match.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
+    version = parse_uint(tag)
+    if version is None:
         raise KeyforgeError("If-Match must be the ETag of GET /settings", code="bad_if_match")
-    return int(tag)
+    return version
 
 
 # JSONResponses: the version and its author travel in headers (ETag, Last-Modified).

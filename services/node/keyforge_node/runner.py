@@ -143,7 +143,8 @@ async def _run(options: NodeOptions, state_dir: Path) -> int:
         await session.register()
         if stopping.is_set():
             return 0
-        local_threads = options.threads or int(session.tuning.get("thread_count") or planned)
+        hive_threads = session.tuning.thread_count if session.tuning else planned
+        local_threads = options.threads or hive_threads
         threads, niceness = worker_plan(session.config, local_threads)
         pool = WorkerPool(threads, niceness=niceness)
 

@@ -22,6 +22,7 @@ from keyforge_shared.client.secret_source import SecretSource
 from keyforge_shared.protocol import headers as protocol_headers
 from keyforge_shared.protocol.jobs import LayoutScore, LeaseAnswer, ResultIn, ScoreIn
 from keyforge_shared.protocol.nodes import HeartbeatIn, NodeRegistration, Registered
+from keyforge_shared.strict_input import parse_uint
 from keyforge_swarm.fasthttp import FastHttpClient, Reply
 from keyforge_swarm.report import NO_ANSWER, Recorder
 
@@ -116,7 +117,8 @@ def reference_with_pins(config: dict[str, Any]) -> str | None:
     keys = str(next(iter(layouts.values()))).split()
     for pair in filter(None, (p.strip() for p in str(config.get("pinned_keys") or "").split(","))):
         slot_text, _, keycode = pair.partition(":")
-        slot = int(slot_text) if slot_text.strip().isdigit() else -1
+        parsed = parse_uint(slot_text.strip(), max_digits=6)
+        slot = -1 if parsed is None else parsed
         if not 0 <= slot < len(keys) or keycode.strip() not in keys:
             return None
         donor = keys.index(keycode.strip())

@@ -10,21 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import Field
+
+# The one storable-text check (also used outside the wire models), re-exported here.
+from keyforge_shared.strict_input import StorableText as StorableText  # noqa: PLC0414
+from keyforge_shared.strict_input import storable_text as storable_text  # noqa: PLC0414
 
 NODE_ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
 NodeId = Annotated[str, Field(min_length=1, max_length=128, pattern=NODE_ID_PATTERN)]
-
-
-def storable_text(value: str) -> str:
-    """``value`` unchanged, or ValueError saying why Postgres could not hold it."""
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
-    return value
-
-
-StorableText = AfterValidator(storable_text)

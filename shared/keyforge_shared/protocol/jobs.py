@@ -97,6 +97,12 @@ class LeaseAnswer(BaseModel):
     # Asset path -> sha256 the job was verified with (None: not published).
     assets: dict[str, str | None] | None = None
 
+    @classmethod
+    def nothing(cls) -> LeaseAnswer:
+        """The contract's four fields, all null; answered with ``exclude_unset``, so a
+        client sees exactly those (the lease-only fields appear with a lease)."""
+        return cls(job_id=None, config=None, lease_id=None, lease_expires_at=None)
+
 
 class Population(BaseModel):
     """``GET /jobs/{job_id}/population``: seed layouts, best first."""

@@ -7,11 +7,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from keyforge_shared.protocol.fields import NodeId
+from keyforge_shared.protocol.fields import NodeId, StorableText
 from keyforge_shared.protocol.fleet import NodeConfigView
 
-Label = Annotated[str, Field(max_length=256)]
-LabelKey = Annotated[str, Field(min_length=1, max_length=64)]
+Label = Annotated[str, Field(max_length=256), StorableText]
+LabelKey = Annotated[str, Field(min_length=1, max_length=64), StorableText]
 FiniteNonNegative = Annotated[float, Field(ge=0, le=1e15, allow_inf_nan=False)]
 ByteCount = Annotated[int, Field(ge=0, le=2**60)]
 NodeStatus = Literal["ready", "draining", "down"]
@@ -23,11 +23,11 @@ class NodeRegistration(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     node_id: NodeId
-    cpu_model: Annotated[str, Field(min_length=1, max_length=200)]
+    cpu_model: Annotated[str, Field(min_length=1, max_length=200), StorableText]
     cores: Annotated[int, Field(ge=1, le=4096)]
     l2_cache_kb: Annotated[int, Field(ge=0, le=1 << 30)] | None
     ops_per_sec: Annotated[float, Field(ge=0, le=1e13, allow_inf_nan=False)]
-    arch: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+    arch: Annotated[str, Field(min_length=1, max_length=32), StorableText] | None = None
     ram_total_bytes: ByteCount | None = None
     labels: Annotated[dict[LabelKey, Label], Field(max_length=32)] = Field(default_factory=dict)
 

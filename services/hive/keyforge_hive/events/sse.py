@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 
 from redis.asyncio import Redis
 from starlette.types import Receive, Scope, Send
@@ -20,15 +19,21 @@ from keyforge_hive.events.fanout import EventFanout, Frame, Subscriber, frame_of
 from keyforge_shared.errors import error_response
 from keyforge_shared.events import HISTORY_LEN, edge_event_id, entries_after
 from keyforge_shared.keys import Keys
+from keyforge_shared.strict_input import parse_uint
 
 RETRY_MS = 2000
 COALESCE_MAX = 64
-_EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache, no-transform"),
     (b"x-accel-buffering", b"no"),
 ]
+
+
+def _is_event_id(text: str) -> bool:
+    """``<ms>-<seq>`` in ASCII digits that fit Valkey's 64-bit stream id parts."""
+    ms, dash, seq = text.partition("-")
+    return bool(dash) and parse_uint(ms) is not None and parse_uint(seq) is not None
 
 
 def _last_event_id(scope: Scope) -> str | None:
@@ -71,7 +76,7 @@ class _Connection:
 
     async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         last_id = _last_event_id(scope)
-        if last_id is not None and not _EVENT_ID.match(last_id):
+        if last_id is not None and not _is_event_id(last_id):
             response = error_response(400, "bad_last_event_id", "Last-Event-ID is not an event id")
             await response(scope, receive, send)
             return

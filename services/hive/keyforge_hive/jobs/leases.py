@@ -34,10 +34,11 @@ from redis.asyncio import Redis
 
 from keyforge_shared.asset_store import ManifestEntry
 from keyforge_shared.formats import FormatError
-from keyforge_shared.job_scorer import DEFAULT_COST_MATRIX, job_asset_paths
+from keyforge_shared.job_scorer import job_asset_paths
 from keyforge_shared.keys import Keys
 from keyforge_shared.lua import with_server_now
-from keyforge_shared.protocol.jobs import LeaseAnswer
+from keyforge_shared.protocol.jobs import DEFAULT_COST_MATRIX, LeaseAnswer
+from keyforge_shared.strict_input import parse_uint
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +101,10 @@ class LeaseId:
     def parse(cls, text: str) -> LeaseId:
         slot, _, rest = text.partition(".")
         attempt, _, token = rest.partition(".")
-        if not (slot.isdigit() and attempt.isdigit() and len(token) == 16):
+        slot_number, attempt_number = parse_uint(slot), parse_uint(attempt)
+        if slot_number is None or attempt_number is None or len(token) != 16:
             raise FormatError("lease_id is not one this hive issued")
-        return cls(int(slot), int(attempt), token)
+        return cls(slot_number, attempt_number, token)
 
 
 @dataclass(frozen=True)

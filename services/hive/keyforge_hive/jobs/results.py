@@ -29,7 +29,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from keyforge_hive.jobs.leases import LeaseId
-from keyforge_hive.jobs.scoring_cache import AssetsUnavailable
+from keyforge_hive.jobs.scoring_cache import AssetsUnavailable, assets_recovering
 from keyforge_hive.jobs.store import OPEN_STATUSES, checked_job_id, job_spec_text, unknown_job
 from keyforge_hive.state import Hive
 from keyforge_shared.errors import Conflict, DependencyDown, KeyforgeError
@@ -96,6 +96,9 @@ async def job_scorer(hive: Hive, job_id: str) -> JobScorer:
     try:
         return await hive.jobs.scorers.scorer_for(job_id, lambda: job_spec_text(hive.pool, job_id))
     except AssetsUnavailable as exc:
+        recovering = assets_recovering(exc)
+        if recovering is not None:
+            raise recovering from None
         raise DependencyDown(
             f"the job's assets are not published: {', '.join(exc.paths)}",
             code="assets_unavailable",

@@ -8,7 +8,11 @@ from fastapi import APIRouter, Path, Query, Request
 
 from keyforge_hive.auth import AdminAuth, NodeAuth
 from keyforge_hive.jobs.leases import DEFAULT_SLOTS
-from keyforge_hive.jobs.scoring_cache import AssetsUnavailable, resolve_assets
+from keyforge_hive.jobs.scoring_cache import (
+    AssetsUnavailable,
+    assets_recovering,
+    resolve_assets,
+)
 from keyforge_hive.jobs.spec import geometry_fingerprint, job_id_of, parse_spec_text
 from keyforge_hive.jobs.store import (
     best_layouts,
@@ -69,6 +73,9 @@ async def register_job(
     except FormatError as exc:
         raise invalid_spec(str(exc)) from None
     except AssetsUnavailable as exc:
+        recovering = assets_recovering(exc)
+        if recovering is not None:
+            raise recovering from None
         raise invalid_spec(
             f"not in the published asset manifest: {', '.join(exc.paths)}", "unknown_asset"
         ) from None
@@ -99,7 +106,7 @@ async def jobs(
 
 
 # Before /jobs/{job_id}: routes match in order.
-@router.get("/jobs/queue", responses=NODE_ERRORS)
+@router.get("/jobs/queue", responses=NODE_ERRORS, response_model_exclude_unset=True)
 async def lease_work(
     node_id: Annotated[NodeId, Query()],
     request: Request,
@@ -112,8 +119,7 @@ async def lease_work(
         lease = await hive.jobs.queue.wait_for_lease(node_id, wait, request.is_disconnected)
     except LookupError:
         raise NotFound(f"node {node_id!r} is not registered", code="unknown_node") from None
-    # Nothing leasable: every field null.
-    return lease.answer() if lease is not None else LeaseAnswer()
+    return lease.answer() if lease is not None else LeaseAnswer.nothing()
 
 
 @router.get("/jobs/{job_id}", responses=error_responses(404, 422))

@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from keyforge_shared.formats import FormatError
-from keyforge_shared.job_scorer import DEFAULT_COST_MATRIX
-from keyforge_shared.protocol.fields import storable_text
+from keyforge_shared.protocol.jobs import DEFAULT_COST_MATRIX
+from keyforge_shared.strict_input import storable_json
 
 
 def _refuse_constant(name: str) -> float:
@@ -34,22 +34,6 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _check_strings(value: Any) -> None:
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, str):
-            try:
-                storable_text(item)
-            except ValueError as exc:
-                raise FormatError(f"strings {exc}") from None
-
-
 # A dict: the spec is kept exactly as submitted (its schema is protocol.jobs.JobSpec,
 # already checked by the route); its canonical form and id are computed from this value.
 def parse_spec_text(raw: bytes) -> tuple[str, dict[str, Any]]:
@@ -61,7 +45,10 @@ def parse_spec_text(raw: bytes) -> tuple[str, dict[str, Any]]:
         raise FormatError(f"body is not strict JSON: {type(exc).__name__}") from None
     if not isinstance(value, dict):
         raise FormatError("body must be a JSON object")
-    _check_strings(value)
+    try:
+        storable_json(value, where="spec")
+    except ValueError as exc:
+        raise FormatError(str(exc)) from None
     return text, value
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
+from keyforge_shared.events import ANNOUNCE_NODE_STATUS_LUA
 from keyforge_shared.keys import Keys
 from keyforge_shared.loops import consume
 from keyforge_shared.lua import with_server_now
@@ -28,23 +29,25 @@ MAX_BATCH = 512
 # busy without letting batches shrink to single heartbeats.
 FLUSHERS = 2
 
-# KEYS: registry, live index, status, drained set, then one telemetry key per beat.
+# KEYS: registry, live index, status, drained set, event log, then one telemetry key per beat.
 # ARGV: ttl seconds, then node id and telemetry per beat.
 # Returns: server time (ms) and, per beat, 0 unknown / 1 stored / the new status if it changed.
-HEARTBEAT_SCRIPT = with_server_now("""
+# A status change is announced on the event log by the script itself.
+HEARTBEAT_SCRIPT = ANNOUNCE_NODE_STATUS_LUA + with_server_now("""
 local ttl = ARGV[1]
 local out = {}
-for i = 1, #KEYS - 4 do
+for i = 1, #KEYS - 5 do
   local id = ARGV[2 * i]
   if redis.call('HEXISTS', KEYS[1], id) == 0 then
     out[i] = 0
   else
-    redis.call('SET', KEYS[4 + i], ARGV[2 * i + 1], 'EX', ttl)
+    redis.call('SET', KEYS[5 + i], ARGV[2 * i + 1], 'EX', ttl)
     redis.call('ZADD', KEYS[2], now, id)
     local want = 'ready'
     if redis.call('SISMEMBER', KEYS[4], id) == 1 then want = 'draining' end
     if redis.call('HGET', KEYS[3], id) ~= want then
       redis.call('HSET', KEYS[3], id, want)
+      announce_node_status(KEYS[5], id, want)
       out[i] = want
     else
       out[i] = 1
@@ -125,6 +128,7 @@ class HeartbeatBatcher:
             self.keys.live_nodes(),
             self.keys.node_status(),
             self.keys.drained_nodes(),
+            self.keys.event_log(),
         ]
         keys += [self.keys.heartbeat(b.node_id) for b in batch]
         args: list[str | bytes | int] = [self.ttl_s()]
