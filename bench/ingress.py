@@ -178,16 +178,26 @@ async def _publish(info: dict[str, Any], seconds: int) -> int:
     return published
 
 
-async def _wait_connected(ports: list[int], count: int) -> float:
+async def _wait_connected(ports: list[int], count: int, *, at_most: bool = False) -> float:
     started = time.monotonic()
-    while await _connected_clients(ports) < count:
+    while (
+        (await _connected_clients(ports) > count)
+        if at_most
+        else (await _connected_clients(ports) < count)
+    ):
         if time.monotonic() - started > CONNECT_TIMEOUT_S:
-            raise TimeoutError(f"fewer than {count} streams open after {CONNECT_TIMEOUT_S} s")
+            raise TimeoutError(f"not {count} streams open after {CONNECT_TIMEOUT_S} s")
         await asyncio.sleep(0.5)
     return time.monotonic() - started
 
 
-def _phase(stack: Stack, streams: int, args: argparse.Namespace) -> dict[str, Any]:
+def _phase(
+    stack: Stack, streams: int, args: argparse.Namespace, idle: int, first_address: int = 2
+) -> dict[str, Any]:
+    """``idle``: the hives' own subscribers (the job queue's waiter), not clients."""
+    # The previous phase's streams are gone first: Apache notices a closed client
+    # only at its next write to it (an event or the 15 s keepalive).
+    asyncio.run(_wait_connected(stack.hive_ports(), idle, at_most=True))
     ctx = multiprocessing.get_context("spawn")
     out: Any = ctx.Queue()
     row: dict[str, Any] = {"streams": streams}
@@ -198,14 +208,14 @@ def _phase(stack: Stack, streams: int, args: argparse.Namespace) -> dict[str, An
         per_process_addresses = math.ceil(share / PER_ADDRESS)
         for w in range(CLIENT_PROCESSES):
             count = min(share, streams - w * share)
-            first = 2 + w * per_process_addresses
+            first = first_address + w * per_process_addresses
             proc = ctx.Process(
                 target=_client_process, args=(stack.info, count, first, stop_at, out)
             )
             proc.start()
             workers.append(proc)
         try:
-            row["connect_s"] = asyncio.run(_wait_connected(stack.hive_ports(), streams))
+            row["connect_s"] = asyncio.run(_wait_connected(stack.hive_ports(), idle + streams))
         except TimeoutError as exc:
             row["connect_error"] = str(exc)
     pid = int(stack.info["pids"]["apache"])
@@ -287,12 +297,18 @@ def main() -> None:
                 raise SystemExit("Apache is not installed: bin/ensure-apache installs it")
             ctx = multiprocessing.get_context("spawn")
             stop, out = ctx.Event(), ctx.Queue()
-            swarm = ctx.Process(target=_swarm_process, args=(stack.info, args.nodes, stop, out))
+            swarm = ctx.Process(
+                target=_swarm_process, args=(stack.info, args.nodes, stop, out), daemon=True
+            )
             swarm.start()
             time.sleep(WARM_UP_S)  # every node registered and beating
-            rows = [_phase(stack, 0, args)]
+            idle = asyncio.run(_connected_clients(stack.hive_ports()))
+            rows = [_phase(stack, 0, args, idle)]
+            first_address = 2
             for n in (int(x) for x in args.streams.split(",")):
-                rows.append(_phase(stack, n, args))
+                # Fresh addresses: a slot is given back only once the hive sees the close.
+                rows.append(_phase(stack, n, args, idle, first_address))
+                first_address += math.ceil(n / PER_ADDRESS) + CLIENT_PROCESSES
             stop.set()
             beats = out.get(timeout=60)
             swarm.join()
