@@ -26,7 +26,7 @@ from keyforge_shared.protocol import headers as wire
 from tests.hive.conftest import ADMIN_HEADERS, NODE_HEADERS, SYSTEM_ASSETS, HivePair, registration
 from tests.hive.jobs_support import create_job, job_spec, layout_keys, local_model, ready_node
 
-EXAMPLES = 600
+EXAMPLES = 1000  # every operation reached: about 20 requests per operation of the schema
 METHODS = ("get", "post", "put", "delete", "patch")
 SKIPPED = {("get", "/events")}
 

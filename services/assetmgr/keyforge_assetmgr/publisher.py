@@ -30,7 +30,7 @@ from keyforge_assetmgr.kinds import content_type_of, kind_of, validate
 from keyforge_assetmgr.lock import new_token
 from keyforge_assetmgr.store import AssetStore, BlobVanished, LockLost
 from keyforge_shared.asset_store import ManifestEntry
-from keyforge_shared.events import publish_update
+from keyforge_shared.events import publish_asset_update
 from keyforge_shared.formats import FormatError
 
 log = logging.getLogger(__name__)
@@ -183,4 +183,4 @@ class Publisher:
         )
 
     async def _announce(self, data: dict[str, Any]) -> None:
-        await publish_update(self.store.valkey, self.store.keys, "asset_update", data)
+        await publish_asset_update(self.store.valkey, self.store.keys, data)

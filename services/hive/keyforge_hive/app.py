@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -35,6 +36,8 @@ from keyforge_hive.nodes.heartbeat_endpoint import HeartbeatEndpoint, document_h
 from keyforge_hive.nodes.heartbeats import HeartbeatBatcher
 from keyforge_hive.nodes.last_seen import LastSeenFlusher
 from keyforge_hive.nodes.status import NodeStatusTracker, StatusAnnouncer
+from keyforge_hive.records import routes as record_routes
+from keyforge_hive.records.work_units import WorkUnitsFlusher
 from keyforge_hive.settings_sync import SYNC_S, sync_settings
 from keyforge_hive.state import Hive, hive_of
 from keyforge_shared.body_guard import RequestBodyGuard
@@ -123,6 +126,7 @@ async def _open_hive(settings: HiveSettings, stack: AsyncExitStack) -> Hive:
         stats_cache=StatsCache(),
         jobs=JobsState.open(valkey, keys, pool, lambda: runtime.current.lease_s, fleet.may_lease),
         fleet=fleet,
+        work_units=WorkUnitsFlusher(valkey, keys, pool),
         secrets=settings.secrets_keyring(),
     )
 
@@ -154,6 +158,9 @@ def _start_loops(hive: Hive) -> list[asyncio.Task[None]]:
         "result-retention": run_every(
             "result-retention", lambda: hive.settings.retention_pass_s, prune
         ),
+        "work-units-flusher": run_every(
+            "work-units-flusher", lambda: hive.settings.work_units_flush_s, hive.work_units.flush
+        ),
         **hive.jobs.loops(hive.fanout),
         **hive.fleet.loops(),
     }
@@ -177,6 +184,9 @@ def create_app(settings: HiveSettings) -> FastAPI:
                 await hive.jobs.outbox.flush(OUTBOX_FLUSH_S)
                 await stop_tasks(tasks)
                 await hive.last_seen.flush(everything=True)
+                with contextlib.suppress(Exception):
+                    # Best effort: what stays pending is flushed by the next hive's pass.
+                    await hive.work_units.flush()
 
     app = FastAPI(title="KeyForge hive", lifespan=lifespan)
     app.state.authenticator = Authenticator.from_settings(settings)
@@ -191,6 +201,7 @@ def create_app(settings: HiveSettings) -> FastAPI:
         node_routes.router,
         result_routes.router,
         job_routes.router,
+        record_routes.router,
         submission_routes.router,
         health_router(_health_checks, drain),
         cluster_routes.router,

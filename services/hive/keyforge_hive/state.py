@@ -18,6 +18,7 @@ from keyforge_hive.nodes.cluster_stats import StatsCache
 from keyforge_hive.nodes.heartbeats import HeartbeatBatcher
 from keyforge_hive.nodes.last_seen import LastSeenFlusher
 from keyforge_hive.nodes.status import NodeStatusTracker, StatusAnnouncer
+from keyforge_hive.records.work_units import WorkUnitsFlusher
 from keyforge_shared.keys import Keys
 from keyforge_shared.kv_crypto import Keyring
 from keyforge_shared.live_settings import RuntimeView
@@ -39,6 +40,7 @@ class Hive:
     stats_cache: StatsCache
     jobs: JobsState
     fleet: FleetControl
+    work_units: WorkUnitsFlusher
     secrets: Keyring | None  # None without KEYFORGE_SECRETS_KEY: secret values refused
 
 

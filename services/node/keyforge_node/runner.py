@@ -20,7 +20,7 @@ from typing import Any
 
 from keyforge_node import engine
 from keyforge_node.asset_cache import AssetCache, AssetRefused, AssetUnavailable
-from keyforge_node.calibration import calibration_recipe, measure_ops_per_sec
+from keyforge_node.calibration import calibration_recipe, measure_in_child
 from keyforge_node.hardware import Hardware, detect_hardware
 from keyforge_node.heartbeat import WorkMeter, heartbeat_loop
 from keyforge_node.hive_client import HiveClient
@@ -62,7 +62,9 @@ async def calibrate(cache: AssetCache, stopping: asyncio.Event) -> float | None:
             report("fetching the calibration assets", exc, backoff.failures + 1)
             await pause(stopping, backoff.next_delay())
             continue
-        rate = await asyncio.to_thread(measure_ops_per_sec, recipe)
+        rate = await measure_in_child(recipe, stopping)
+        if rate is None:
+            return None
         log.info("calibrated: %.0f swap deltas per second per process", rate)
         return rate
     return None

@@ -23,7 +23,7 @@ from keyforge_hive.fleet.layers import FLEET_NAME, delete_layer, read_layer, sto
 from keyforge_hive.state import Hive, HiveDep
 from keyforge_shared.errors import DependencyDown, NotFound, validation_error_response
 from keyforge_shared.protocol.errors import error_responses
-from keyforge_shared.protocol.fields import NodeId
+from keyforge_shared.protocol.fields import NodeId, StorableText
 from keyforge_shared.protocol.fleet import (
     FreezeIn,
     FreezeState,
@@ -38,7 +38,8 @@ router = APIRouter(tags=["fleet"], responses=error_responses(503))
 ADMIN_ERRORS = error_responses(401, 403, 422)
 
 NodePath = Annotated[NodeId, Path()]
-GroupPath = Annotated[str, Path(min_length=1, max_length=256)]
+# A group is a node label value: text Postgres can store (a NUL in the path is a 422, not a 500).
+GroupPath = Annotated[str, Path(min_length=1, max_length=256), StorableText]
 LayerBody = Annotated[dict[str, Any], Body()]
 
 

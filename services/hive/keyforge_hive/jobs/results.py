@@ -47,11 +47,17 @@ SELECT j.status, j.best_score, r.score AS stored_score, r.is_record AS stored_re
    FOR UPDATE OF j
 """
 
-# The result and the job's counters (and best, for a record) in one statement.
+# The result, the node's contribution counters and the job's counters (and best, for
+# a record) in one statement.
 STORE = """
 WITH stored AS (
     INSERT INTO results (job_id, node_id, layout, score, lease_id, is_record)
     VALUES ($1, $2, $3, $4, $5, $6)
+), counted AS (
+    INSERT INTO node_contributions AS c (node_id, results, records)
+    VALUES ($2, 1, $6::boolean::int)
+    ON CONFLICT (node_id) DO UPDATE
+       SET results = c.results + 1, records = c.records + EXCLUDED.records, last_seen = now()
 )
 UPDATE jobs
    SET result_count = result_count + 1, updated_at = now(),

@@ -26,6 +26,7 @@ from keyforge_hive.jobs.store import (
     neighbour_layouts,
     unknown_job,
 )
+from keyforge_hive.records.scoring_model import scoring_model
 from keyforge_hive.state import Hive, HiveDep
 from keyforge_shared.errors import KeyforgeError, NotFound
 from keyforge_shared.formats import FormatError
@@ -69,7 +70,8 @@ async def register_job(
         inputs = job_inputs(value)
         assets = await resolve_assets(hive.valkey, hive.keys, inputs.asset_paths)
         # Building the scorer proves the job can be verified, and warms the cache.
-        await hive.jobs.scorers.prepare(job_id, inputs, assets)
+        scorer = await hive.jobs.scorers.prepare(job_id, inputs, assets)
+        model = scoring_model(inputs, scorer, assets, spec.corpus_name)
     except FormatError as exc:
         raise invalid_spec(str(exc)) from None
     except AssetsUnavailable as exc:
@@ -86,6 +88,7 @@ async def register_job(
         keyboard=geometry_fingerprint(value),
         keyboard_name=spec.definition.meta.name,
         slots=DEFAULT_SLOTS,
+        model=model,
     )
     if created:
         await hive.jobs.queue.enqueue(job_id)
