@@ -25,8 +25,6 @@ from keyforge_shared.protocol import headers as wire
 from keyforge_swarm.fasthttp import FastHttpClient
 from keyforge_swarm.report import percentile
 
-# Not yet in every checkout's protocol module: the header of the node identity token.
-NODE_TOKEN = getattr(wire, "NODE_TOKEN", "X-Keyforge-Node-Token")
 SETTLE_S = 30.0  # how long the SSE client may lag behind the last wave
 
 
@@ -36,6 +34,7 @@ class Wave:
     errors: Counter[str] = field(default_factory=Counter)
     register_ms: list[float] = field(default_factory=list)
     beat_ms: list[float] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
     made_ready: int = 0  # nodes whose first heartbeat was answered 2xx: each is a transition
 
 
@@ -59,10 +58,18 @@ async def _call(
         wave.errors[type(exc).__name__] += 1
         return 0, (time.perf_counter() - started) * 1000, b""
     wave.statuses[reply.status] += 1
+    if not 200 <= reply.status < 300 and len(wave.refusals) < 3:
+        wave.refusals.append(f"{path} {reply.status} {reply.body[:200]!r}")
     return reply.status, (time.perf_counter() - started) * 1000, reply.body
 
 
-async def arrive(client: FastHttpClient, wave: Wave, node_id: str) -> None:
+async def arrive(client: FastHttpClient, wave: Wave, node_id: str, gate: asyncio.Semaphore) -> None:
+    """Register, then beat; timed from a free connection, so the p99s are the hives'."""
+    async with gate:
+        await _arrive(client, wave, node_id)
+
+
+async def _arrive(client: FastHttpClient, wave: Wave, node_id: str) -> None:
     headers = {wire.NODE_SECRET: NODE_SECRET}
     status, ms, body = await _call(client, wave, "/nodes/register", registration(node_id), headers)
     wave.register_ms.append(ms)
@@ -70,7 +77,7 @@ async def arrive(client: FastHttpClient, wave: Wave, node_id: str) -> None:
         return
     token = json.loads(body).get("node_token")
     if token:
-        headers[NODE_TOKEN] = token
+        headers[wire.NODE_TOKEN] = token
     path = f"/nodes/{node_id}/heartbeat"
     status, ms, _ = await _call(client, wave, path, {"ips": 1000.0}, headers)
     wave.beat_ms.append(ms)
@@ -123,8 +130,9 @@ async def run(ports: list[int], args: argparse.Namespace) -> None:
             wave = Wave()
             ids = [f"burst{w}-{i:05d}" for i in range(args.nodes)]
             started = time.perf_counter()
+            gate = asyncio.Semaphore(args.in_flight)
             await asyncio.gather(
-                *(arrive(clients[i % len(clients)], wave, n) for i, n in enumerate(ids))
+                *(arrive(clients[i % len(clients)], wave, n, gate) for i, n in enumerate(ids))
             )
             wall = time.perf_counter() - started
             made = wave.made_ready
@@ -142,6 +150,7 @@ async def run(ports: list[int], args: argparse.Namespace) -> None:
             )
             if non_2xx or wave.errors:
                 print(f"     statuses {dict(wave.statuses)} errors {dict(wave.errors)}")
+                print(f"     first refusals: {wave.refusals[:3]}")
     finally:
         listener.cancel()
         for client in clients:
