@@ -32,6 +32,24 @@ TEMPLATE_DB = "kf_template"
 APP_PASSWORD = secrets.token_urlsafe(16)
 
 
+# These run whole local fleets (keyforge up, Apache on the fleet's default ports, real
+# nodes): under pytest-xdist they run one after another on one worker, while the tests
+# with their own servers on free ports spread over the others.
+FLEET_TESTS = (
+    "tests/devstack/",
+    "tests/web/",
+    "tests/node/test_node_stack.py",
+    "tests/node/test_node_config.py",
+    "tests/cli/test_job_commands.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.startswith(FLEET_TESTS):
+            item.add_marker(pytest.mark.xdist_group("fleet"))
+
+
 @dataclass
 class ValkeyFixture:
     server: ValkeyServer
