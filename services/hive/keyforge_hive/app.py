@@ -32,7 +32,9 @@ from keyforge_hive.nodes.heartbeat_endpoint import PATH as HEARTBEAT_PATH
 from keyforge_hive.nodes.heartbeat_endpoint import HeartbeatEndpoint, document_heartbeat
 from keyforge_hive.nodes.heartbeats import HeartbeatBatcher
 from keyforge_hive.nodes.last_seen import LastSeenFlusher
+from keyforge_hive.nodes.rate_limits import RateLimiter
 from keyforge_hive.nodes.status import NodeStatusTracker, StatusAnnouncer
+from keyforge_hive.nodes.tokens import TokenDirectory
 from keyforge_hive.settings_sync import SYNC_S, sync_settings
 from keyforge_hive.state import Hive, hive_of
 from keyforge_shared.body_guard import RequestBodyGuard
@@ -81,7 +83,7 @@ async def _open_hive(settings: HiveSettings, stack: AsyncExitStack) -> Hive:
     runtime = RuntimeView(stored.settings, stored.version)
     flusher = LastSeenFlusher(pool, lambda: runtime.current.last_seen_flush_s)
     announcer = StatusAnnouncer(valkey, keys, flusher)
-    fleet = FleetControl(pool, valkey, keys)
+    fleet = FleetControl(pool, valkey, keys, lambda: runtime.current.max_leases_per_node)
     await fleet.refresh()
     return Hive(
         settings=settings,
@@ -105,6 +107,8 @@ async def _open_hive(settings: HiveSettings, stack: AsyncExitStack) -> Hive:
         stats_cache=StatsCache(),
         jobs=JobsState.open(valkey, keys, pool, lambda: runtime.current.lease_s, fleet.may_lease),
         fleet=fleet,
+        tokens=TokenDirectory(pool),
+        limits=RateLimiter(valkey, keys, runtime),
         secrets=settings.secrets_keyring(),
     )
 

@@ -3,7 +3,9 @@
 Heartbeats queue up while the previous batch is on its way to Valkey, and
 leave together as one Lua script call (one round trip) that, per node, checks
 the node is registered, stores its telemetry with the TTL, moves it up in the
-live index and derives its status. Batches therefore grow with load by
+live index and derives its status. The node's token is checked in the same
+script: the registry holds its hash beside the node id, so a beat costs no
+Postgres round trip and writes no Postgres. Batches therefore grow with load by
 themselves, with no timer adding latency when the fleet is quiet. Each request
 is answered only after the script that stored its heartbeat returned: nothing
 is acknowledged that is not in Valkey. A failure fails every heartbeat of its
@@ -29,17 +31,23 @@ MAX_BATCH = 512
 FLUSHERS = 2
 
 # KEYS: registry, live index, status, drained set, then one telemetry key per beat.
-# ARGV: ttl seconds, then node id and telemetry per beat.
-# Returns: server time (ms) and, per beat, 0 unknown / 1 stored / the new status if it changed.
+# ARGV: ttl seconds, then node id, token hash (hex; empty: the admin, unchecked) and
+# telemetry per beat.
+# Returns: server time (ms) and, per beat, 0 unknown / -1 not this node's token /
+# 1 stored / the new status if it changed.
 HEARTBEAT_SCRIPT = with_server_now("""
 local ttl = ARGV[1]
 local out = {}
 for i = 1, #KEYS - 4 do
-  local id = ARGV[2 * i]
-  if redis.call('HEXISTS', KEYS[1], id) == 0 then
+  local id = ARGV[3 * i - 1]
+  local want_hash = ARGV[3 * i]
+  local known = redis.call('HGET', KEYS[1], id)
+  if not known then
     out[i] = 0
+  elseif want_hash ~= '' and known ~= want_hash then
+    out[i] = -1
   else
-    redis.call('SET', KEYS[4 + i], ARGV[2 * i + 1], 'EX', ttl)
+    redis.call('SET', KEYS[4 + i], ARGV[3 * i + 1], 'EX', ttl)
     redis.call('ZADD', KEYS[2], now, id)
     local want = 'ready'
     if redis.call('SISMEMBER', KEYS[4], id) == 1 then want = 'draining' end
@@ -56,6 +64,7 @@ return {now, out}
 
 
 class BeatOutcome(enum.IntEnum):
+    WRONG_TOKEN = -1
     UNKNOWN_NODE = 0
     STORED = 1
     STATUS_CHANGED = 2
@@ -65,6 +74,7 @@ class BeatOutcome(enum.IntEnum):
 class _Beat:
     node_id: str
     telemetry: bytes
+    token_hash: str  # hex; empty for the admin and the hive itself: not checked
     done: asyncio.Future[BeatOutcome]
 
 
@@ -91,8 +101,12 @@ class HeartbeatBatcher:
     def __post_init__(self) -> None:
         self._script = self.valkey.register_script(HEARTBEAT_SCRIPT)
 
-    async def update_heartbeat(self, node_id: str, telemetry: bytes) -> BeatOutcome:
-        beat = _Beat(node_id, telemetry, asyncio.get_running_loop().create_future())
+    async def update_heartbeat(
+        self, node_id: str, telemetry: bytes, token_hash: bytes | None
+    ) -> BeatOutcome:
+        """Store one beat; ``token_hash`` must be the node's (None: not checked)."""
+        digest = token_hash.hex() if token_hash is not None else ""
+        beat = _Beat(node_id, telemetry, digest, asyncio.get_running_loop().create_future())
         self._pending.append(beat)
         self._wakeup.set()
         return await beat.done
@@ -129,7 +143,7 @@ class HeartbeatBatcher:
         keys += [self.keys.heartbeat(b.node_id) for b in batch]
         args: list[str | bytes | int] = [self.ttl_s()]
         for beat in batch:
-            args += [beat.node_id, beat.telemetry]
+            args += [beat.node_id, beat.token_hash, beat.telemetry]
         try:
             now_ms, codes = await self._script(keys=keys, args=args)
         except Exception as exc:
@@ -143,6 +157,8 @@ class HeartbeatBatcher:
         for beat, code in zip(batch, codes, strict=True):
             if code == 0:
                 outcome = BeatOutcome.UNKNOWN_NODE
+            elif code == -1:
+                outcome = BeatOutcome.WRONG_TOKEN
             elif code == 1:
                 outcome = BeatOutcome.STORED
                 stored.append(StoredBeat(beat.node_id, None))
