@@ -44,7 +44,7 @@ class Registered(BaseModel):
     status: Literal["registered"] = "registered"
     # Only when this registration claimed the id: the node keeps it (0600) and sends it
     # as ``headers.NODE_TOKEN`` on every node-scoped request; the hive keeps only a hash.
-    node_token: str | None = None
+    node_token: str | None = Field(default=None, exclude_if=lambda token: token is None)
     tuning: Tuning
     heartbeat_interval_s: float
     # The node's effective layered config (None only from a hive that predates it).

@@ -5,19 +5,31 @@ counter with the window's expiry, each request increments it, in one script
 call (one round trip). Over the budget answers 429 with the time until the
 window ends as ``Retry-After`` (header and envelope). The admin is never
 limited; a budget of 0 turns a limit off.
+
+The counting is bounded in concurrency (a burst of requests waits for a turn
+rather than exhausting the Valkey connection pool), and fails open: while
+Valkey is unreachable requests are not counted, and meet their own stores.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from keyforge_shared.errors import KeyforgeError
 from keyforge_shared.keys import Keys
 from keyforge_shared.live_settings import RuntimeView
+
+log = logging.getLogger(__name__)
+
+# Counting calls in flight at once, well below the client's connection pool (100).
+CONCURRENCY = 32
 
 # KEYS: the counter. ARGV: window ms. Returns the count and the window's remaining ms.
 WINDOW_SCRIPT = """
@@ -55,6 +67,7 @@ class RateLimiter:
     valkey: Redis
     keys: Keys
     runtime: RuntimeView
+    _turns: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(CONCURRENCY))
 
     def __post_init__(self) -> None:
         self._script = self.valkey.register_script(WINDOW_SCRIPT)
@@ -69,8 +82,13 @@ class RateLimiter:
         if budget <= 0:
             return
         window_s = self.runtime.current.rate_window_s
-        count, left_ms = await self._script(
-            keys=[self.keys.rate_window(action.value, node_id)], args=[window_s * 1000]
-        )
+        try:
+            async with self._turns:
+                count, left_ms = await self._script(
+                    keys=[self.keys.rate_window(action.value, node_id)], args=[window_s * 1000]
+                )
+        except (RedisError, ConnectionError) as exc:
+            log.warning("rate limit not counted (%s): Valkey unreachable", type(exc).__name__)
+            return
         if int(count) > budget:
             raise RateLimited(action, budget, window_s, max(1, math.ceil(int(left_ms) / 1000)))

@@ -37,7 +37,6 @@ ADMIN_ERRORS = error_responses(401, 403)
 @router.post(
     "/nodes/register",
     responses=error_responses(401, 409, 422, 429),
-    response_model_exclude_none=True,
 )
 async def register(
     body: NodeRegistration, request: Request, hive: HiveDep, role: MemberAuth
