@@ -18,11 +18,18 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from keyforge_devstack.embedded import PostgresServer, ValkeyServer, start_valkey_with_users
+from keyforge_devstack.embedded import (
+    PG_APP_ROLE,
+    PostgresServer,
+    ValkeyServer,
+    start_valkey_with_users,
+)
 from keyforge_migrations import upgrade_to_head
 from keyforge_shared.processes import free_port
 
 TEMPLATE_DB = "kf_template"
+# The application role's password (the role is the fleet's, made by its own script).
+APP_PASSWORD = secrets.token_urlsafe(16)
 
 
 @dataclass
@@ -55,7 +62,9 @@ def postgres() -> Iterator[PostgresServer]:
         server.start()
         try:
             server.ensure_database()
-            upgrade_to_head(server.dsn())
+            server.ensure_app_role(APP_PASSWORD)
+            # Every database cloned from the template carries the app role's grants.
+            upgrade_to_head(server.dsn(), app_role=PG_APP_ROLE)
             yield server
         finally:
             server.stop()
@@ -103,6 +112,12 @@ async def database_url(postgres: PostgresServer) -> AsyncIterator[str]:
     """A fresh, fully migrated database for one test, cloned from the template."""
     async with scratch_database(postgres, TEMPLATE_DB) as url:
         yield url
+
+
+@pytest.fixture
+def app_database_url(postgres: PostgresServer, database_url: str) -> str:
+    """``database_url``'s database as the application role a hive serves with."""
+    return postgres.app_dsn(APP_PASSWORD, database_url.rsplit("/", 1)[1])
 
 
 @pytest.fixture

@@ -18,13 +18,13 @@ from keyforge_shared.formats import (
     parse_keycodes,
 )
 from keyforge_shared.job_scorer import (
-    DEFAULT_COST_MATRIX,
     KEYCODES_PATH,
     corpus_paths,
     cost_matrix_path,
     job_asset_paths,
 )
 from keyforge_shared.keys import Keys
+from keyforge_shared.protocol.jobs import DEFAULT_COST_MATRIX
 from keyforge_shared.scoring.corpus import Corpus
 from keyforge_shared.scoring.corpus import load_corpus as corpus_from_bytes
 

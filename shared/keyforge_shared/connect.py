@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import BusyLoadingError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -60,25 +61,56 @@ async def retry_connect(what: str, attempts: int, connect: Callable[[], Awaitabl
     raise AssertionError("unreachable")
 
 
-def valkey_client(url: str, *, client_name: str, socket_timeout: float | None = 5.0) -> Redis:
+# How long a command waits for a free pooled connection before it fails
+# (then answered 503): a burst queues for a moment instead of failing at once.
+VALKEY_POOL_WAIT_S = 5.0
+
+
+def valkey_client(
+    url: str,
+    *,
+    client_name: str,
+    socket_timeout: float | None = 5.0,
+    max_connections: int = 32,
+    pool_wait_s: float = VALKEY_POOL_WAIT_S,
+) -> Redis:
     """A client that names itself in ``CLIENT LIST`` and never hangs forever.
 
-    ``socket_timeout=None`` is for the one connection that blocks on ``XREAD``.
+    Its pool is a ``BlockingConnectionPool``: past ``max_connections`` a
+    command waits (up to ``pool_wait_s``) for a connection to come back,
+    where redis-py's default pool raises ``MaxConnectionsError`` at once.
+    One event loop gets no faster past a few dozen connections (each command
+    is a fraction of a millisecond), so the bound protects Valkey's client
+    table without costing throughput. ``socket_timeout=None`` is for the one
+    connection that blocks on ``XREAD``.
     """
-    return Redis.from_url(
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=max_connections,
+        timeout=pool_wait_s,
         client_name=client_name,
         socket_connect_timeout=2.0,
         socket_timeout=socket_timeout,
         health_check_interval=15,
         decode_responses=False,
     )
+    return Redis.from_pool(pool)
 
 
 async def connect_valkey(
-    url: str, *, client_name: str, attempts: int, socket_timeout: float | None = 5.0
+    url: str,
+    *,
+    client_name: str,
+    attempts: int,
+    socket_timeout: float | None = 5.0,
+    max_connections: int = 32,
 ) -> Redis:
-    client = valkey_client(url, client_name=client_name, socket_timeout=socket_timeout)
+    client = valkey_client(
+        url,
+        client_name=client_name,
+        socket_timeout=socket_timeout,
+        max_connections=max_connections,
+    )
 
     async def ping() -> Redis:
         await client.ping()
@@ -91,6 +123,94 @@ async def connect_valkey(
         raise
 
 
+# A Postgres that does not answer (stopped, stalled disk, partitioned) must
+# cost a request seconds, not minutes, while a Postgres that is merely busy
+# (a burst of registrations queueing for the pool) must not fail anyone.
+# The command timeout bounds a query on a connection already held; a request
+# waiting for a connection waits as long as the pool makes progress (some
+# connection came back healthy within the last PG_STALL_S) and at most
+# PG_BUSY_WAIT_S; the release (reset) of a connection is bounded too.
+PG_COMMAND_TIMEOUT_S = 4.0
+PG_STALL_S = 3.5
+PG_BUSY_WAIT_S = 10.0
+# Generous: on a loaded event loop the reset query on release is slow, and a
+# release that times out throws the connection away (a costly reconnect).
+# A connection whose command timed out is closed at once instead (its server
+# may be frozen; waiting for the cancellation would double the bound).
+PG_RELEASE_TIMEOUT_S = 5.0
+_STALL_CHECK_S = 0.25
+
+
+class BoundedPool(asyncpg.Pool):
+    """An asyncpg pool whose ``acquire`` (and so ``fetch``, ``execute``...) never waits forever.
+
+    asyncpg's own helpers call ``acquire()`` without a timeout, and one fixed
+    timeout cannot tell a stalled server from a busy pool; this pool watches
+    its own progress (connections coming back) while a caller waits.
+    """
+
+    __slots__ = ("_last_progress",)
+
+    def __init__(self, dsn: str, **kwargs: Any) -> None:
+        super().__init__(
+            dsn,
+            max_queries=50_000,
+            max_inactive_connection_lifetime=300.0,
+            loop=None,
+            connection_class=asyncpg.Connection,
+            record_class=asyncpg.Record,
+            **kwargs,
+        )
+        self._last_progress = time.monotonic()
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        return _Acquire(self, PG_BUSY_WAIT_S if timeout is None else timeout)
+
+    async def release(self, connection: Any, *, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        await super().release(
+            connection, timeout=PG_RELEASE_TIMEOUT_S if timeout is None else timeout
+        )
+        self._last_progress = time.monotonic()
+
+    async def acquire_watching(self, budget_s: float) -> Any:
+        # One acquisition, watched: cancelling and retrying it would also cut
+        # off the connections the pool is opening to grow under a burst.
+        acquiring = asyncio.ensure_future(super().acquire(timeout=budget_s))
+        try:
+            while True:
+                done, _ = await asyncio.wait({acquiring}, timeout=_STALL_CHECK_S)
+                if done:
+                    connection = acquiring.result()
+                    self._last_progress = time.monotonic()
+                    return connection
+                if time.monotonic() - self._last_progress > PG_STALL_S:
+                    raise TimeoutError("Postgres is not answering")
+        finally:
+            if not acquiring.done():
+                acquiring.cancel()
+
+
+class _Acquire:
+    """``async with pool.acquire() as conn`` and ``conn = await pool.acquire()``, as asyncpg's."""
+
+    def __init__(self, pool: BoundedPool, timeout: float) -> None:
+        self.pool, self.timeout = pool, timeout
+        self.connection: Any = None
+
+    async def __aenter__(self) -> Any:
+        self.connection = await self.pool.acquire_watching(self.timeout)
+        return self.connection
+
+    async def __aexit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        connection, self.connection = self.connection, None
+        if kind is not None and issubclass(kind, TimeoutError):
+            connection.terminate()
+        await self.pool.release(connection)
+
+    def __await__(self) -> Any:
+        return self.pool.acquire_watching(self.timeout).__await__()
+
+
 async def connect_postgres(
     dsn: str,
     *,
@@ -98,27 +218,41 @@ async def connect_postgres(
     attempts: int,
     min_size: int = 1,
     max_size: int = 10,
-    statement_timeout_ms: int = 15_000,
-    lock_timeout_ms: int = 5_000,
+    command_timeout_s: float = PG_COMMAND_TIMEOUT_S,
+    lock_timeout_ms: int | None = None,
 ) -> asyncpg.Pool:
-    """An asyncpg pool whose sessions carry a name and server-side timeouts."""
+    """An asyncpg pool whose sessions carry a name and bounded timeouts.
+
+    The server's ``statement_timeout`` is a little shorter than the client's
+    command timeout, so a slow query is normally cancelled by Postgres (the
+    connection stays healthy) and the client timeout only fires when the
+    server does not answer at all. A background pass that needs longer says
+    so itself (``SET LOCAL statement_timeout`` and its own ``timeout=``).
+    """
+    statement_timeout_ms = max(100, int(command_timeout_s * 1000) - 500)
+    lock_ms = statement_timeout_ms if lock_timeout_ms is None else lock_timeout_ms
 
     async def create() -> asyncpg.Pool:
-        pool = await asyncpg.create_pool(
+        pool = BoundedPool(
             dsn,
             init=_register_json_codecs,
             min_size=min_size,
             max_size=max_size,
             timeout=5.0,
-            command_timeout=statement_timeout_ms / 1000 + 5,
+            command_timeout=command_timeout_s,
             server_settings={
                 "application_name": application_name,
                 "statement_timeout": str(statement_timeout_ms),
-                "lock_timeout": str(lock_timeout_ms),
+                "lock_timeout": str(lock_ms),
                 "idle_in_transaction_session_timeout": "60000",
             },
         )
-        await pool.fetchval("SELECT 1")
+        try:
+            await pool
+            await pool.fetchval("SELECT 1")
+        except BaseException:
+            pool.terminate()
+            raise
         return pool
 
     return await retry_connect("postgres", attempts, create)

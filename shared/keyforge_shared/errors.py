@@ -11,9 +11,13 @@ from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -71,6 +75,31 @@ class DependencyDown(KeyforgeError):
 
     def __init__(self, detail: str, *, retry_after_s: int = 5, **kwargs: Any) -> None:
         super().__init__(detail, headers={"Retry-After": str(retry_after_s)}, **kwargs)
+
+
+# A store that is down, frozen or too slow: the client did nothing wrong and
+# should come back shortly. TimeoutError covers asyncpg's acquire and command
+# timeouts (and any asyncio.timeout around a store call).
+STORE_DOWN_RETRY_AFTER_S = 2
+_POSTGRES_DOWN: tuple[type[Exception], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.QueryCanceledError,  # statement_timeout
+    asyncpg.LockNotAvailableError,  # lock_timeout
+)
+# OutOfMemoryError: Valkey at its maxmemory (noeviction, infra/valkey/valkey.conf).
+_VALKEY_DOWN: tuple[type[Exception], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OutOfMemoryError,
+)
+STORE_DOWN_ERRORS: tuple[type[Exception], ...] = (
+    TimeoutError,
+    ConnectionError,
+    *_POSTGRES_DOWN,
+    *_VALKEY_DOWN,
+)
 
 
 def error_response(
@@ -163,8 +192,27 @@ class ContainUnexpectedErrors:
                 await response(scope, receive, send)
 
 
+async def _on_store_down(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, _POSTGRES_DOWN):
+        which = "the database"
+    elif isinstance(exc, _VALKEY_DOWN):
+        which = "valkey"
+    else:
+        which = "a store"
+    # The type only: the text of a connection error can quote a DSN.
+    log.warning("%s on %s %s: answered 503", type(exc).__name__, request.method, request.url.path)
+    return error_response(
+        503,
+        DependencyDown.code,
+        f"{which} is unavailable or too slow, retry shortly",
+        headers={"Retry-After": str(STORE_DOWN_RETRY_AFTER_S)},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(KeyforgeError, _on_keyforge_error)
+    for error in STORE_DOWN_ERRORS:
+        app.add_exception_handler(error, _on_store_down)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_middleware(ContainUnexpectedErrors)

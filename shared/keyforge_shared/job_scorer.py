@@ -30,11 +30,11 @@ from keyforge_shared.formats import (
     parse_layout,
     parse_pinned_keys,
 )
+from keyforge_shared.protocol.jobs import DEFAULT_COST_MATRIX
 from keyforge_shared.scoring import Corpus, ScoringModel, Weights, build_model, parse_weights
 from keyforge_shared.scoring.corpus import load_corpus
 
 KEYCODES_PATH = "keycodes.json"
-DEFAULT_COST_MATRIX = "cost_matrix.csv"
 
 
 def corpus_paths(name: str) -> tuple[str, str, str]:

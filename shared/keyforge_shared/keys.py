@@ -6,7 +6,7 @@ Layout: ``<prefix><plane>:<name>[:<len>:<part>...]``.
 * ``plane`` says who may write the key, which is what the ACL users in
   ``infra/valkey/users.acl.template`` grant: ``fleet`` (hive), ``asset``
   (assetmgr writes, the gateway reads) and ``ev`` (the event log, written by
-  hive and assetmgr).
+  the hives only; assetmgr's events go to its own asset stream, relayed).
 * Components that come from outside (node ids, CPU signatures, asset paths)
   are length-prefixed, so the encoding is injective: reading the length,
   then exactly that many characters, recovers every part, and no two
@@ -103,6 +103,10 @@ class Keys:
     def drained_nodes(self) -> str:
         return build_key(self.prefix, "fleet", "drained")
 
+    def pending_work_units(self) -> str:
+        """Hash: node id -> work units (ips x live seconds) not yet added to Postgres."""
+        return build_key(self.prefix, "fleet", "work-pending")
+
     def fleet_epoch(self) -> str:
         """Present while Valkey still holds the fleet's state; gone after a data loss."""
         return build_key(self.prefix, "fleet", "epoch")
@@ -155,9 +159,18 @@ class Keys:
         """Held by the one active assetmgr; its value is that instance's token."""
         return build_key(self.prefix, "asset", "manager-lock")
 
-    # event plane: the shared event log
+    def asset_events(self) -> str:
+        """The asset manager's own stream of ``asset_update`` events: it may not write
+        the event log, so the hives relay these into it (keyforge_hive.events.relay)."""
+        return build_key(self.prefix, "asset", "events")
+
+    # event plane: the shared event log, the hives' alone
     def event_log(self) -> str:
         return build_key(self.prefix, "ev", "log")
+
+    def asset_events_relayed(self) -> str:
+        """The id of the last ``asset_events`` entry copied into the event log."""
+        return build_key(self.prefix, "ev", "asset-relayed")
 
     def runtime_settings(self) -> str:
         """The newest runtime settings with their version, written by the hives.

@@ -15,6 +15,7 @@ from keyforge_shared.keys import DEFAULT_PREFIX
 # Values people paste from examples; a prod service refuses to start on them.
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "keyforge"})
 MIN_SECRET_LENGTH = 16
+_ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$", re.I)
 _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@", re.I)
 
 
@@ -83,6 +84,22 @@ class ProxiedServiceSettings(ServiceSettings):
     # keyforge_shared.shutdown). Longer than the proxy's health-check interval
     # (1 s) and its pooled-connection ttl (2 s) in infra/apache/vhosts.conf.
     drain_s: float = Field(default=3.0, ge=0, le=60, validation_alias="KEYFORGE_DRAIN_S")
+    domain: str = Field(default="keyforge.localhost", validation_alias="KEYFORGE_DOMAIN")
+    # The one origin browsers may read answers from (the front end at
+    # keyforge.<domain>). Empty: https://<domain>, right behind the standard
+    # port; a fleet whose public https port is another sets it with the port.
+    web_origin: str = Field(default="", validation_alias="KEYFORGE_WEB_ORIGIN")
+
+    @field_validator("web_origin")
+    @classmethod
+    def _is_an_origin(cls, value: str) -> str:
+        if value and not _ORIGIN.match(value):
+            raise ValueError("must be an origin: scheme://host[:port], no path")
+        return value
+
+    @property
+    def cors_origin(self) -> str:
+        return self.web_origin or f"https://{self.domain}"
 
 
 def require_real_secret(name: str, value: SecretStr | None, env: str) -> None:

@@ -25,8 +25,8 @@ WEIGHTS = json.dumps({"penalty_sfb_base": 400.0, "finger_penalty_scale": "0,1,1.
 
 
 async def asset_events(valkey_admin: Redis) -> list[dict[str, object]]:
-    return [e.data for e in await events_after(valkey_admin, keys, "0-0", 1000)
-            if e.type == "asset_update"]  # fmt: skip
+    events = await events_after(valkey_admin, keys, "0-0", 1000, stream=keys.asset_events())
+    return [e.data for e in events if e.type == "asset_update"]
 
 
 async def test_boot_publishes_edits_deletes_and_keeps_last_valid(

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from keyforge_cli.backups import backup_name, list_backups, prune_backups
 from keyforge_cli.operator_target import database_name, with_database
@@ -36,7 +37,7 @@ SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename
 """
 
 
-async def run_cli(*args: str) -> tuple[int, str, str]:
+async def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -44,7 +45,7 @@ async def run_cli(*args: str) -> tuple[int, str, str]:
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "COLUMNS": "200"},
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
     )
     out, err = await process.communicate()
     assert process.returncode is not None
@@ -131,7 +132,18 @@ async def revealed_secrets(dsn: str, keyring: Keyring) -> dict[str, str]:
         await conn.close()
 
 
-async def test_restore_drill(database_url: str, tmp_path: Path) -> None:
+async def app_role_can_work_but_not_create(app_dsn: str) -> None:
+    conn = await asyncpg.connect(app_dsn)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM results") == RESULTS
+        await conn.execute("INSERT INTO audit_log (actor, action, target) VALUES ('t', 'a', 'x')")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("CREATE TABLE intruder (id integer)")
+    finally:
+        await conn.close()
+
+
+async def test_restore_drill(database_url: str, app_database_url: str, tmp_path: Path) -> None:
     keyring = Keyring.from_keys(parse_secrets_key(SECRETS_KEY))
     started = time.perf_counter()
     await fill(database_url, keyring)
@@ -158,13 +170,18 @@ async def test_restore_drill(database_url: str, tmp_path: Path) -> None:
 
     await drop_database(database_url)
 
+    # As an operator beside the hives would: their environment names both roles,
+    # and the restore (which creates the schema) takes the owner's.
     started = time.perf_counter()
-    code, _, stderr = await run_cli("restore", str(backup), "--dsn", database_url)
+    roles = {"DATABASE_URL": app_database_url, "KEYFORGE_MIGRATION_DATABASE_URL": database_url}
+    code, _, stderr = await run_cli("restore", str(backup), env=roles)
     restore_s = time.perf_counter() - started
     assert code == 0, stderr
     after = await checksums(database_url)
     assert after == before
     assert await revealed_secrets(database_url, keyring) == SECRETS
+    # The hives' role works on the restored database as before, and still owns nothing.
+    await app_role_can_work_but_not_create(app_database_url)
     print(
         f"restore drill: fill {filled:.1f}s, backup {backup_s:.1f}s "
         f"({stat.st_size / 1e6:.1f} MB), restore + migrate {restore_s:.1f}s; "

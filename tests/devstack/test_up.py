@@ -16,6 +16,7 @@ import asyncpg
 import httpx
 import pytest
 
+from keyforge_devstack.embedded import PG_APP_ROLE
 from keyforge_shared.processes import pid_alive
 from tests.conftest import postgres_workdir
 
@@ -92,11 +93,15 @@ def all_healthy(stack: dict[str, Any]) -> None:
 
 
 def count_marks(dsn: str) -> int:
+    """Add a mark as the hives' role and count them; that role may not change the schema."""
     import asyncio
 
     async def run() -> int:
         conn = await asyncpg.connect(dsn)
         try:
+            assert await conn.fetchval("SELECT current_user") == PG_APP_ROLE
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute("CREATE TABLE intruder (id integer)")
             await conn.execute(
                 "INSERT INTO audit_log (actor, action, target) VALUES ('test', 'mark', 'up')"
             )

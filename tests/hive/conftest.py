@@ -129,9 +129,11 @@ async def hive_processes(
 
 @pytest.fixture
 async def hives(
-    database_url: str, valkey: ValkeyFixture, valkey_admin: Redis
+    database_url: str, app_database_url: str, valkey: ValkeyFixture, valkey_admin: Redis
 ) -> AsyncIterator[HivePair]:
-    async with running_hives(database_url, valkey) as (a, b):
+    """Two hives serving as the application role (DML only), as in production;
+    ``database_url`` (the owner's) is for the test's own assertions."""
+    async with running_hives(app_database_url, valkey) as (a, b):
         yield HivePair(a, b, database_url, valkey_admin)
 
 

@@ -86,3 +86,13 @@ async def test_unicode_digit_last_event_id_is_a_400(hives: HivePair) -> None:
     for last_id in (b"\xb2-0", "\u0661-1".encode(), b"9" * 20 + b"-0"):
         response = await hives.a.get("/events", headers={b"Last-Event-ID": last_id})
         assert_envelope(response, 400)
+
+
+async def test_a_nul_in_a_config_group_is_a_422(hives: HivePair) -> None:
+    # Found by the API fuzz: the group reached Postgres and failed there.
+    for method in ("GET", "PUT", "DELETE"):
+        body = {"thread_count": 2} if method == "PUT" else None
+        response = await hives.a.request(
+            method, "/fleet/config/groups/a%00b", json=body, headers=ADMIN_HEADERS
+        )
+        assert_envelope(response, 422)

@@ -23,8 +23,9 @@ from keyforge_devstack.tls import ensure_dev_tls
 
 K8S_DIR = REPO_ROOT / "infra" / "k8s"
 OVERLAYS = ("dev", "prod")
-# What the overlays read from outside infra/k8s (the dev Valkey runs compose's files).
-SHARED_DIRS = ("infra/k8s", "infra/valkey", "docker/valkey")
+# What the overlays read from outside infra/k8s (the dev Valkey and Postgres run
+# compose's files).
+SHARED_DIRS = ("infra/k8s", "infra/valkey", "docker/valkey", "docker/postgres")
 KUBECTL = Path(sys.executable).with_name("kubectl")
 
 

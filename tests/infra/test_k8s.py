@@ -350,7 +350,7 @@ def test_dev_secrets_agree_with_each_other_and_with_the_stores(
         env_value(pg, "POSTGRES_USER"),
         postgres["POSTGRES_PASSWORD"],
     )
-    script = (K8S_DIR / "overlays" / "dev" / "postgres-init.sh").read_text()
+    script = (REPO_ROOT / "docker" / "postgres" / "init-app-role.sh").read_text()
     assert re.search(rf"CREATE ROLE {app.username} LOGIN PASSWORD", script)
     assert app.password == postgres["KEYFORGE_APP_PASSWORD"] != owner.password
     assert app.username != owner.username, "the hives serve as a role that owns nothing"
@@ -461,3 +461,16 @@ def test_the_dev_secret_writer_keeps_what_exists(tmp_path: Path) -> None:
     (secrets / "hive.env").unlink()
     with pytest.raises(subprocess.CalledProcessError):
         write_dev_secrets(secrets)
+
+
+def test_dev_postgres_runs_composes_app_role_script(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    # One script makes the application role everywhere (keyforge up runs it too).
+    script = REPO_ROOT / "docker" / "postgres" / "init-app-role.sh"
+    configs = {n: d["data"] for n, d in by_kind(rendered["dev"], "ConfigMap").items()}
+    assert configs["postgres-init"] == {script.name: script.read_text()}
+    volumes = load_compose()["services"]["postgres"]["volumes"]
+    assert f"./docker/postgres/{script.name}:/docker-entrypoint-initdb.d/{script.name}:ro" in (
+        volumes
+    )

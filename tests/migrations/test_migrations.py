@@ -87,9 +87,11 @@ async def test_concurrent_upgrades_migrate_once(empty_database_url: str, tmp_pat
     # step is slow enough that they overlap. Without the advisory lock the
     # losers fail with "relation already exists".
     scripts = scripts_with(tmp_path, SLOW_MIGRATION)
+    # Each also grants the application role, as a hive does: concurrent GRANTs
+    # on one table fail with "tuple concurrently updated" unless serialised.
     code = (
         "import sys, pathlib; from keyforge_migrations import upgrade_to_head; "
-        "upgrade_to_head(sys.argv[1], pathlib.Path(sys.argv[2]))"
+        "upgrade_to_head(sys.argv[1], pathlib.Path(sys.argv[2]), app_role='keyforge_app')"
     )
     procs = [
         await asyncio.create_subprocess_exec(

@@ -84,12 +84,13 @@ def default_ports_held() -> Iterator[None]:
             sock.close()
 
 
-def local_stack(data_dir: Path) -> Iterator[LocalStack]:
-    """``keyforge up --detach`` (2 hives, Apache when installed), then ``keyforge down``."""
+def local_stack(data_dir: Path, *up_args: str) -> Iterator[LocalStack]:
+    """``keyforge up --detach`` (2 hives, Apache when installed) with ``up_args``, then
+    ``keyforge down``."""
     try:
         for attempt in range(1, UP_ATTEMPTS + 1):
             with default_ports_held():
-                up = keyforge("up", "--detach", "--data-dir", str(data_dir))
+                up = keyforge("up", "--detach", "--data-dir", str(data_dir), *up_args)
             if up.returncode == 0:
                 break
             # Another fleet on this machine can take a port between planning and binding.

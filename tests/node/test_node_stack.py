@@ -301,7 +301,7 @@ def test_status_shows_the_cluster_nodes_and_jobs(stack: LocalStack) -> None:
     as_json = keyforge("status", "--stack", data_dir, "--json")
     assert as_json.returncode == 0, as_json.stderr
     status = json.loads(as_json.stdout)
-    assert set(status) == {"stats", "nodes", "jobs"}
+    assert set(status) == {"stats", "nodes", "jobs", "freeze"}
     assert status["stats"]["nodes_online"] >= 3
     listed = {n["node_id"]: n["status"] for n in status["nodes"]}
     assert {listed.get(f"swarm-{i:05d}") for i in range(3)} == {"ready"}
@@ -314,3 +314,25 @@ def test_status_shows_the_cluster_nodes_and_jobs(stack: LocalStack) -> None:
     public = keyforge("status", "--hive", hive.url, "--ca-cert", str(hive.ca_cert), "--json")
     assert public.returncode == 0, public.stderr
     assert json.loads(public.stdout)["nodes"] is None
+
+
+async def test_a_node_compiling_its_kernels_stops_within_seconds_of_sigterm(
+    stack: LocalStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An empty kernel cache: the node's calibration must compile before it can measure.
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "empty-numba-cache"))
+    monkeypatch.delenv("KEYFORGE_ENGINE", raising=False)
+    node = start_node(tmp_path / "node", "--stack", str(stack.data_dir))
+    try:
+        await wait_until(_sync(lambda: "search: compiled engine" in node.log()), timeout_s=60)
+        await asyncio.sleep(1.0)  # calibration is fetching assets or compiling by now
+        assert "calibrated:" not in node.log()
+        started = time.monotonic()
+        code = await asyncio.to_thread(node.stop, 5.0)
+        assert code == 0, node.log()[-2000:]
+        assert time.monotonic() - started < 5.0
+        assert "calibrated:" not in node.log()  # it stopped mid-calibration, not after
+    finally:
+        if node.process.poll() is None:
+            node.process.kill()
+            node.process.wait(10)

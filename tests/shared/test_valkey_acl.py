@@ -60,7 +60,7 @@ async def test_gateway_user_cannot_write_anything(
         await gateway.aclose()
 
 
-async def test_assetmgr_writes_assets_and_events_not_fleet_state(
+async def test_assetmgr_writes_assets_and_its_own_events_not_fleet_state(
     valkey: ValkeyFixture, valkey_admin: Redis
 ) -> None:
     manager = await client_for(valkey, "assetmgr")
@@ -69,7 +69,8 @@ async def test_assetmgr_writes_assets_and_events_not_fleet_state(
             tx.set(keys.asset_chunk("cd" * 32, 0), b"bytes")
             tx.hset(keys.asset_manifest(), "a.json", "cd" * 32)
             await tx.execute()
-        await manager.xadd(keys.event_log(), {"type": "asset_update"})
+        await manager.xadd(keys.asset_events(), {"type": "asset_update", "data": "{}"})
+        assert await manager.xlen(keys.event_log()) == 0  # it reads the log, cannot write it
         with pytest.raises(NoPermissionError):
             await manager.set(keys.heartbeat("n1"), b"x")
     finally:
@@ -99,13 +100,23 @@ def forbidden_writes(client: Redis, user: str) -> dict[str, Callable[[], Awaitab
         "job queue": lambda: client.zadd(keys.job_queue(), {"j": 1.0}),
         "flush": client.flushall,
     }
+    if user in ("assets", "assetmgr"):
+        # The event stream is the hives' alone: a job or node event forged here would
+        # reach every SSE client; the relay's cursor would drop or repeat asset events.
+        writes["event log"] = lambda: client.xadd(
+            keys.event_log(), {"type": "job_status", "data": '{"job_id": "j", "status": "done"}'}
+        )
+        writes["event log trim"] = lambda: client.xtrim(keys.event_log(), maxlen=0)
+        writes["event log delete"] = lambda: client.delete(keys.event_log())
+        writes["relay cursor"] = lambda: client.set(keys.asset_events_relayed(), b"9999999999999-0")
     if user == "assets":
-        writes["event log"] = lambda: client.xadd(keys.event_log(), {"type": "node_status"})
         writes["asset manifest"] = lambda: client.set(keys.asset_manifest(), b"x")
+        writes["asset events"] = lambda: client.xadd(keys.asset_events(), {"type": "x"})
     if user == "hive":
         writes = {
             "asset manifest": lambda: client.set(keys.asset_manifest(), b"x"),
             "asset lock": lambda: client.set(keys.asset_manager_lock(), b"x"),
+            "asset events": lambda: client.xadd(keys.asset_events(), {"type": "asset_update"}),
             "flush": client.flushall,
         }
     return writes
@@ -124,11 +135,12 @@ async def test_every_forbidden_write_is_noperm(
                 continue
             pytest.fail(f"{user} could write: {what}")
         assert await valkey_admin.get(keys.runtime_settings()) is None
+        assert await valkey_admin.xlen(keys.event_log()) == 0
     finally:
         await client.aclose()
 
 
-async def test_assetmgr_still_follows_settings_and_appends_events(
+async def test_assetmgr_still_follows_settings_and_appends_its_events(
     valkey: ValkeyFixture, valkey_admin: Redis
 ) -> None:
     await valkey_admin.set(keys.runtime_settings(), b"{}")
@@ -139,6 +151,7 @@ async def test_assetmgr_still_follows_settings_and_appends_events(
         await pubsub.subscribe(keys.settings_channel())
         await pubsub.unsubscribe()
         await pubsub.aclose()  # type: ignore[no-untyped-call]
-        await manager.xadd(keys.event_log(), {"type": "asset_update"})
+        await manager.xadd(keys.asset_events(), {"type": "asset_update", "data": "{}"})
+        await manager.xrange(keys.event_log())  # it may still read the log
     finally:
         await manager.aclose()

@@ -30,7 +30,7 @@ from keyforge_assetmgr.kinds import content_type_of, kind_of, validate
 from keyforge_assetmgr.lock import new_token
 from keyforge_assetmgr.store import AssetStore, BlobVanished, LockLost
 from keyforge_shared.asset_store import ManifestEntry
-from keyforge_shared.events import publish_update
+from keyforge_shared.events import publish_asset_update
 from keyforge_shared.formats import FormatError
 
 log = logging.getLogger(__name__)
@@ -68,9 +68,6 @@ class Publisher:
 
     async def hydrate(self) -> dict[str, float]:
         """Publish the whole directory; returns paths to look at again (still being written)."""
-        # The epoch first: every manifest a reader sees from now on carries it, and
-        # it only ever changes when Valkey lost the previous one.
-        epoch = await self.store.ensure_epoch(new_token())
         self.served = await self.store.manifest_shas()
         root = self.settings.assets_dir
         on_disk = await asyncio.to_thread(list_asset_files, root)
@@ -81,6 +78,11 @@ class Publisher:
                 retry[rel] = delay
         for rel in sorted(set(self.served) - set(on_disk)):
             await self._remove(rel)
+        # The epoch last: it says "this manifest is whole". After a data loss it
+        # stays absent until every file is back, so readers (the hive) answer
+        # "recovering, retry" rather than "no such asset" in between; it only
+        # ever changes when Valkey lost the previous one.
+        epoch = await self.store.ensure_epoch(new_token())
         log.info("hydrated %d assets (epoch %s)", len(self.served), epoch)
         return retry
 
@@ -181,4 +183,4 @@ class Publisher:
         )
 
     async def _announce(self, data: dict[str, Any]) -> None:
-        await publish_update(self.store.valkey, self.store.keys, "asset_update", data)
+        await publish_asset_update(self.store.valkey, self.store.keys, data)

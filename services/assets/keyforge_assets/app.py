@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import Receive, Scope, Send
 
 from keyforge_assets.blob_cache import BlobCache
@@ -20,6 +21,7 @@ from keyforge_assets.gateway import Gateway, gateway_of
 from keyforge_assets.manifest_cache import ManifestCache
 from keyforge_assets.serving import FRAMEWORK_PATHS, answer_asset_request
 from keyforge_shared.connect import connect_valkey
+from keyforge_shared.cors import allow_origin, cors_options
 from keyforge_shared.errors import ContainUnexpectedErrors, DependencyDown, install_error_handlers
 from keyforge_shared.health import HealthCheck, health_router, valkey_check
 from keyforge_shared.keys import Keys
@@ -32,10 +34,12 @@ from keyforge_shared.shutdown import Drain
 class GatewayApp(FastAPI):
     """FastAPI for ``/manifest`` and the probes; every other path goes to the asset handler."""
 
-    def __init__(self, drain: Drain, **kwargs: Any) -> None:
+    def __init__(self, drain: Drain, web_origin: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.drain = drain
-        self._assets = ContainUnexpectedErrors(self._answer_asset)
+        # The asset handler bypasses FastAPI's middleware stack: CORS wraps it here.
+        self._assets = allow_origin(ContainUnexpectedErrors(self._answer_asset), web_origin)
+        self.add_middleware(CORSMiddleware, **cors_options(web_origin))
 
     async def _answer_asset(self, scope: Scope, receive: Receive, send: Send) -> None:
         await answer_asset_request(self.state.gateway, scope, receive, send)
@@ -99,6 +103,7 @@ def create_app(settings: AssetsSettings) -> FastAPI:
     # No docs routes: every other path may name an asset.
     app = GatewayApp(
         drain,
+        settings.cors_origin,
         title="KeyForge assets",
         lifespan=lifespan,
         docs_url=None,

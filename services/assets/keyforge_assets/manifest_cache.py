@@ -1,8 +1,8 @@
 """The gateway's copy of the manifest, refreshed by ``asset_update`` events.
 
 Requests read the current snapshot without any I/O. Two tasks keep it fresh:
-one follows the event stream (a new ``asset_update`` wakes the refresher at
-once), the other re-reads the manifest whenever its (epoch, version) pair
+one follows the asset manager's own event stream (a new ``asset_update``
+wakes the refresher at once), the other re-reads the manifest whenever its (epoch, version) pair
 moved, checking that pair every ``poll_s`` even when no event came (a missed
 event or a FLUSHALL announces nothing). Staleness is therefore bounded by
 ``poll_s`` plus one round trip; after a failed refresh, by ``RETRY_S``.
@@ -61,12 +61,18 @@ class ManifestCache:
         self.wake.clear()
 
     async def follow_events(self) -> None:
-        """Background task: a consumer of the event log; ``asset_update`` sets ``wake``."""
+        """Background task: a consumer of the asset events; ``asset_update`` sets ``wake``."""
         await consume("asset event reader", self._read_events, retry_s=RETRY_S)
 
     async def _read_events(self) -> None:
+        # The asset manager's own stream: the gateway needs no hive to learn of updates.
         events = await read_new_events(
-            self.valkey, self.keys, self.last_event_id, count=100, block_ms=EVENT_BLOCK_MS
+            self.valkey,
+            self.keys,
+            self.last_event_id,
+            count=100,
+            block_ms=EVENT_BLOCK_MS,
+            stream=self.keys.asset_events(),
         )
         for event in events:
             self.last_event_id = event.id

@@ -29,6 +29,7 @@ from keyforge_cli.operator_target import (
     add_database_arguments,
     data_dir,
     database_name,
+    database_role,
     database_url,
 )
 
@@ -60,7 +61,7 @@ def _size(n: int) -> str:
 
 
 def run_backup_command(args: argparse.Namespace) -> int:
-    dsn = database_url(args)
+    dsn = database_url(args, owner=True)  # whatever tables the app role may not read, too
     console = Console(stderr=True)
     try:
         retention = args.retention_days or asyncio.run(live_backup_retention(dsn))
@@ -87,7 +88,9 @@ def run_backup_command(args: argparse.Namespace) -> int:
 
 
 def run_restore_command(args: argparse.Namespace) -> int:
-    dsn = database_url(args)
+    dsn = database_url(args, owner=True)  # restoring creates the schema
+    # The role the hives serve with; the final migration grants it its DML.
+    app_role = database_role(database_url(args))
     console = Console(stderr=True)
     path = Path(args.file)
     if args.file == "latest":
@@ -105,7 +108,10 @@ def run_restore_command(args: argparse.Namespace) -> int:
         with _progress(console) as bar:
             task = bar.add_task(f"restore into {database_name(dsn)}", total=tables, table="")
             seconds = run_restore(
-                path, dsn, progress=lambda name: bar.update(task, advance=1, table=name)
+                path,
+                dsn,
+                app_role=app_role,
+                progress=lambda name: bar.update(task, advance=1, table=name),
             )
             bar.update(task, table="")
     except subprocess.CalledProcessError:

@@ -233,8 +233,15 @@ def count_table_data(path: Path) -> int:
     return sum(1 for line in listing.splitlines() if " TABLE DATA " in line)
 
 
-def run_restore(path: Path, dsn: str, *, progress: Progress = lambda _table: None) -> float:
-    """Restore a backup into an empty database, then migrate; the seconds it took."""
+def run_restore(
+    path: Path,
+    dsn: str,
+    *,
+    app_role: str | None = None,
+    progress: Progress = lambda _table: None,
+) -> float:
+    """Restore a backup into an empty database as its owner (``dsn``), then migrate and
+    grant ``app_role`` its DML; the seconds it took."""
     from keyforge_migrations import upgrade_to_head  # noqa: PLC0415
 
     if backup_time(path) is None and not path.name.endswith(SUFFIX):
@@ -254,5 +261,5 @@ def run_restore(path: Path, dsn: str, *, progress: Progress = lambda _table: Non
         str(path),
     ]
     _run_with_progress(argv, env, progress)
-    upgrade_to_head(dsn)
+    upgrade_to_head(dsn, app_role=app_role)
     return time.perf_counter() - started

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from keyforge_cli import backup_cmd, fleet_cmd, kv_cmd, settings_cmd, status
+from keyforge_cli import backup_cmd, fleet_cmd, job_cmd, kv_cmd, settings_cmd, status
 from keyforge_devstack import rotate, up
 from keyforge_node import command as node
 from keyforge_swarm import command as swarm
@@ -23,6 +23,7 @@ def main() -> None:
     node.add_commands(sub)
     swarm.add_commands(sub)
     status.add_commands(sub)
+    job_cmd.add_commands(sub)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="keyforge: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -4,7 +4,8 @@ HTTP commands reach a hive with the admin secret; database commands reach
 Postgres directly. Both read a local stack's ``stack.json`` by default
 (``--stack``/``--data-dir``, default ``.keyforge``), or take ``--hive URL``
 with ``--admin-secret-file`` / ``$HIVE_ADMIN_SECRET``, and ``--dsn`` /
-``$DATABASE_URL``.
+``$DATABASE_URL`` (backup and restore: ``$KEYFORGE_MIGRATION_DATABASE_URL``
+first, the owner role's).
 """
 
 from __future__ import annotations
@@ -82,17 +83,24 @@ def admin_client(args: argparse.Namespace) -> httpx.AsyncClient:
     return client
 
 
-def database_url(args: argparse.Namespace) -> str:
+def database_url(args: argparse.Namespace, *, owner: bool = False) -> str:
+    """The database to work on: the hives' application role's URL, or with ``owner``
+    the schema owner's (what backup and restore need), when the stack or the
+    environment (``KEYFORGE_MIGRATION_DATABASE_URL``) names one."""
     if args.dsn:
         return str(args.dsn)
-    if args.stack is None and os.environ.get("DATABASE_URL"):
-        return os.environ["DATABASE_URL"]
+    if args.stack is None:
+        names = ("KEYFORGE_MIGRATION_DATABASE_URL", "DATABASE_URL") if owner else ("DATABASE_URL",)
+        for name in names:
+            if os.environ.get(name):
+                return os.environ[name]
     stack = read_stack(data_dir(args))
     if stack is None:
         raise OperatorError(
             f"no stack.json in {data_dir(args)}: give --stack, --dsn or DATABASE_URL"
         )
-    dsn: str = stack["postgres"]["dsn"]
+    postgres = stack["postgres"]
+    dsn: str = postgres.get("owner_dsn", postgres["dsn"]) if owner else postgres["dsn"]
     return dsn
 
 
@@ -112,6 +120,11 @@ def libpq_connection(dsn: str) -> tuple[str, dict[str, str]]:
     if parts.port:
         netloc += f":{parts.port}"
     return urlunsplit(parts._replace(netloc=netloc)), env
+
+
+def database_role(dsn: str) -> str | None:
+    user = urlsplit(dsn).username
+    return unquote(user) if user else None
 
 
 def database_name(dsn: str) -> str:

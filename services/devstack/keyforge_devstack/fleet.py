@@ -48,6 +48,7 @@ class Service:
     failures: int = 0
     restart_at: float | None = None
     started_at: float = 0.0
+    args: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -55,7 +56,7 @@ class Service:
 
     def start(self) -> None:
         self.process = spawn(
-            [sys.executable, "-m", self.module],
+            [sys.executable, "-m", self.module, *self.args],
             env=self.env,
             log_file=self.log_file,
             cwd=REPO_ROOT,
@@ -131,9 +132,14 @@ class Fleet:
     def valkey_url(self, user: str) -> str:
         return self.valkey.url(user, self.creds.valkey_passwords[user])
 
+    def app_dsn(self) -> str:
+        return self.postgres.app_dsn(self.creds.postgres_app_password)
+
     def _hive_env(self) -> dict[str, str]:
         return {
-            "DATABASE_URL": self.postgres.dsn(),
+            # Serving as a role that owns nothing; migrating as the owner.
+            "DATABASE_URL": self.app_dsn(),
+            "KEYFORGE_MIGRATION_DATABASE_URL": self.postgres.dsn(),
             "HIVE_SECRET": self.creds.hive_secret,
             "HIVE_ADMIN_SECRET": self.creds.admin_secret,
             "KEYFORGE_SECRETS_KEY": self.creds.secrets_key,
@@ -153,6 +159,9 @@ class Fleet:
         if self.with_apache:
             # Apache reaches the services over loopback and says who the client is.
             env["KEYFORGE_TRUSTED_PROXIES"] = "127.0.0.1"
+            # Browsers see the front end behind Apache's https port, not 443.
+            https_port = self.plan.ports["apache-https"]
+            env["KEYFORGE_WEB_ORIGIN"] = f"https://{self.domain}:{https_port}"
         env.update(extra)
         return Service(name, module, port, env, self.data_dir / "logs" / f"{name}.log")
 
@@ -164,6 +173,7 @@ class Fleet:
             self.valkey.start()
             self.postgres.start()
             self.postgres.ensure_database()
+            self.postgres.ensure_app_role(self.creds.postgres_app_password)
             for service in self.services:
                 service.start()
             self.wait_healthy()

@@ -17,6 +17,7 @@ from keyforge_devstack import control, rotate
 from keyforge_devstack.apache import find_apache
 from keyforge_devstack.backup_schedule import DailyBackup
 from keyforge_devstack.credentials import load_credentials
+from keyforge_devstack.demo import Demo
 from keyforge_devstack.embedded import REPO_ROOT
 from keyforge_devstack.fleet import Fleet
 from keyforge_devstack.ports import plan_ports
@@ -72,7 +73,9 @@ def build_stack(fleet: Fleet, domain: str, control_socket: Path) -> dict[str, An
             "url": fleet.valkey.url(),
             "users": {user: fleet.valkey_url(user) for user in users},
         },
-        "postgres": {"dsn": fleet.postgres.dsn()},
+        # dsn: the application role the hives serve with (DML only); owner_dsn:
+        # the schema's owner, for migrations, backup and restore.
+        "postgres": {"dsn": fleet.app_dsn(), "owner_dsn": fleet.postgres.dsn()},
         "urls": urls,
         "secrets": {"hive": creds.hive_secret, "admin": creds.admin_secret},
         "secret_files": {
@@ -144,11 +147,12 @@ def run_up(args: argparse.Namespace) -> int:
         write_stack(data_dir, build_stack(fleet, args.domain, server.path))
 
     handlers = {"rotate_secret": rotate.control_handler(fleet, publish=publish)}
+    demo = Demo(fleet, data_dir) if args.demo else None
     try:
         publish()
         _print_urls(fleet, data_dir)
         while not stopping:
-            if fleet.tend():
+            if fleet.tend() or (demo is not None and demo.tick()):
                 publish()
             if backups is not None:
                 backups.tick()
@@ -156,6 +160,8 @@ def run_up(args: argparse.Namespace) -> int:
     finally:
         say("stopping the fleet")
         server.close()
+        if demo is not None:
+            demo.stop()
         if backups is not None:
             backups.stop()
         fleet.stop()
@@ -206,6 +212,7 @@ def _detach(args: argparse.Namespace, data_dir: Path) -> int:
         args.domain,
         *(["--no-apache"] if args.no_apache else []),
         *(["--daily-backup"] if args.daily_backup else []),
+        *(["--demo"] if args.demo else []),
     ]
     child = spawn(argv, log_file=log_file, die_with_parent=False, cwd=REPO_ROOT)
     deadline = time.monotonic() + DETACH_TIMEOUT_S
@@ -259,6 +266,11 @@ def add_commands(sub: Any) -> None:
     up.add_argument("--detach", action="store_true", help="run in the background")
     up.add_argument(
         "--daily-backup", action="store_true", help="pg_dump once a day into <data-dir>/backups"
+    )
+    up.add_argument(
+        "--demo",
+        action="store_true",
+        help="also create a demo job and run one local worker node on it",
     )
     up.set_defaults(run=run_up)
     down = sub.add_parser("down", help="stop a fleet started with --detach")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -10,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
 from keyforge_hive import metrics_routes, settings_routes
@@ -35,10 +37,13 @@ from keyforge_hive.nodes.last_seen import LastSeenFlusher
 from keyforge_hive.nodes.rate_limits import RateLimiter
 from keyforge_hive.nodes.status import NodeStatusTracker, StatusAnnouncer
 from keyforge_hive.nodes.tokens import TokenDirectory
+from keyforge_hive.records import routes as record_routes
+from keyforge_hive.records.work_units import WorkUnitsFlusher
 from keyforge_hive.settings_sync import SYNC_S, sync_settings
 from keyforge_hive.state import Hive, hive_of
 from keyforge_shared.body_guard import RequestBodyGuard
 from keyforge_shared.connect import connect_postgres, connect_valkey
+from keyforge_shared.cors import cors_options
 from keyforge_shared.errors import install_error_handlers
 from keyforge_shared.health import HealthCheck, health_router, postgres_check, valkey_check
 from keyforge_shared.keys import Keys
@@ -51,6 +56,14 @@ from keyforge_shared.shutdown import CloseWhileDraining, Drain
 MONITOR_TICK_S = 1.0
 FLUSH_TICK_S = 1.0
 KV_SWEEP_S = 30.0
+# The hive's Valkey pool: ~8 held by its loops (two heartbeat flushers, the node
+# monitor, settings follower (a pub/sub connection) and sync, job queue loops)
+# plus the requests in flight, each holding one for a command (well under a
+# millisecond). 64 lets hundreds of concurrent requests through with waits of
+# a few ms; beyond it they queue (VALKEY_POOL_WAIT_S) instead of failing.
+VALKEY_CONNECTIONS = 64
+# At shutdown, how long queued job events may take to reach the bus.
+OUTBOX_FLUSH_S = 3.0
 
 
 def _health_checks(request: Request) -> dict[str, HealthCheck]:
@@ -68,13 +81,19 @@ async def _open_hive(settings: HiveSettings, stack: AsyncExitStack) -> Hive:
         max_size=settings.pg_pool_size,
     )
     stack.push_async_callback(pool.close)
-    valkey = await connect_valkey(valkey_url, client_name=name, attempts=settings.connect_attempts)
+    valkey = await connect_valkey(
+        valkey_url,
+        client_name=name,
+        attempts=settings.connect_attempts,
+        max_connections=VALKEY_CONNECTIONS,
+    )
     stack.push_async_callback(valkey.aclose)
     reader = await connect_valkey(
         valkey_url,
         client_name=f"{name}-events",
         attempts=settings.connect_attempts,
         socket_timeout=None,
+        max_connections=2,  # the XREAD loop only
     )
     stack.push_async_callback(reader.aclose)
 
@@ -82,7 +101,7 @@ async def _open_hive(settings: HiveSettings, stack: AsyncExitStack) -> Hive:
     stored = await load_stored_settings(pool, actor="hive")
     runtime = RuntimeView(stored.settings, stored.version)
     flusher = LastSeenFlusher(pool, lambda: runtime.current.last_seen_flush_s)
-    announcer = StatusAnnouncer(valkey, keys, flusher)
+    announcer = StatusAnnouncer(flusher)
     fleet = FleetControl(pool, valkey, keys, lambda: runtime.current.max_leases_per_node)
     await fleet.refresh()
     return Hive(
@@ -109,6 +128,7 @@ async def _open_hive(settings: HiveSettings, stack: AsyncExitStack) -> Hive:
         fleet=fleet,
         tokens=TokenDirectory(pool),
         limits=RateLimiter(valkey, keys, runtime),
+        work_units=WorkUnitsFlusher(valkey, keys, pool),
         secrets=settings.secrets_keyring(),
     )
 
@@ -139,6 +159,9 @@ def _start_loops(hive: Hive) -> list[asyncio.Task[None]]:
         "result-retention": run_every(
             "result-retention", lambda: hive.settings.retention_pass_s, prune
         ),
+        "work-units-flusher": run_every(
+            "work-units-flusher", lambda: hive.settings.work_units_flush_s, hive.work_units.flush
+        ),
         **hive.jobs.loops(hive.fanout),
         **hive.fleet.loops(),
     }
@@ -159,14 +182,19 @@ def create_app(settings: HiveSettings) -> FastAPI:
                 yield
             finally:
                 restore_signals()
+                await hive.jobs.outbox.flush(OUTBOX_FLUSH_S)
                 await stop_tasks(tasks)
-                await hive.announcer.drain()
                 await hive.last_seen.flush(everything=True)
+                with contextlib.suppress(Exception):
+                    # Best effort: what stays pending is flushed by the next hive's pass.
+                    await hive.work_units.flush()
 
     app = FastAPI(title="KeyForge hive", lifespan=lifespan)
     app.state.authenticator = Authenticator.from_settings(settings)
     app.add_middleware(RequestBodyGuard, limit=settings.body_limit_bytes)
     app.add_middleware(CloseWhileDraining, drain=drain)
+    # Outermost, so every answer (errors, the heartbeat, /events) carries it.
+    app.add_middleware(CORSMiddleware, **cors_options(settings.cors_origin))
     install_error_handlers(app)
     app.router.routes.append(Route(HEARTBEAT_PATH, HeartbeatEndpoint(), methods=["POST"]))
     mount_routers(
@@ -174,6 +202,7 @@ def create_app(settings: HiveSettings) -> FastAPI:
         node_routes.router,
         result_routes.router,
         job_routes.router,
+        record_routes.router,
         submission_routes.router,
         health_router(_health_checks, drain),
         cluster_routes.router,

@@ -16,6 +16,14 @@ class HiveSettings(ProxiedServiceSettings):
         default=SecretStr("postgresql://keyforge@127.0.0.1:5432/keyforge"),
         validation_alias="DATABASE_URL",
     )
+    # The owner role's URL, used only to migrate; without it the hive migrates
+    # as DATABASE_URL's role (which then owns the schema).
+    migration_database_url: SecretStr | None = Field(
+        default=None, validation_alias="KEYFORGE_MIGRATION_DATABASE_URL"
+    )
+    # Off: the hive never migrates at start-up (`keyforge-hive migrate` did),
+    # it only refuses to serve a schema that is not at head.
+    migrate: bool = Field(default=True, validation_alias="KEYFORGE_MIGRATE")
     hive_secret: SecretStr | None = Field(default=None, validation_alias="HIVE_SECRET")
     hive_secret_previous: SecretStr | None = Field(
         default=None, validation_alias="HIVE_SECRET_PREVIOUS"
@@ -35,6 +43,10 @@ class HiveSettings(ProxiedServiceSettings):
     # How often a hive prunes old results (result_retention_days is read at each pass).
     retention_pass_s: float = Field(
         default=600.0, gt=0, le=86400, validation_alias="KEYFORGE_RETENTION_PASS_S"
+    )
+    # How often a hive moves the work units Valkey summed from heartbeats to Postgres.
+    work_units_flush_s: float = Field(
+        default=30.0, gt=0, le=3600, validation_alias="KEYFORGE_WORK_UNITS_FLUSH_S"
     )
     # Base64 AES-256 keys for KV secrets; the previous one only decrypts (rotation).
     secrets_key: SecretStr | None = Field(default=None, validation_alias="KEYFORGE_SECRETS_KEY")

@@ -19,6 +19,7 @@ from keyforge_hive.nodes.last_seen import LastSeenFlusher
 from keyforge_hive.nodes.rate_limits import RateLimiter
 from keyforge_hive.nodes.status import NodeStatusTracker, StatusAnnouncer
 from keyforge_hive.nodes.tokens import TokenDirectory
+from keyforge_hive.records.work_units import WorkUnitsFlusher
 from keyforge_shared.keys import Keys
 from keyforge_shared.kv_crypto import Keyring
 from keyforge_shared.live_settings import RuntimeView
@@ -41,6 +42,7 @@ class Hive:
     fleet: FleetControl
     tokens: TokenDirectory
     limits: RateLimiter
+    work_units: WorkUnitsFlusher
     secrets: Keyring | None  # None without KEYFORGE_SECRETS_KEY: secret values refused
 
 

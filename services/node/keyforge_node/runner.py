@@ -20,7 +20,7 @@ from typing import Any
 
 from keyforge_node import engine
 from keyforge_node.asset_cache import AssetCache, AssetRefused, AssetUnavailable
-from keyforge_node.calibration import calibration_recipe, measure_ops_per_sec
+from keyforge_node.calibration import calibration_recipe, measure_in_child
 from keyforge_node.hardware import Hardware, detect_hardware
 from keyforge_node.heartbeat import WorkMeter, heartbeat_loop
 from keyforge_node.hive_client import HiveClient
@@ -62,7 +62,9 @@ async def calibrate(cache: AssetCache, stopping: asyncio.Event) -> float | None:
             report("fetching the calibration assets", exc, backoff.failures + 1)
             await pause(stopping, backoff.next_delay())
             continue
-        rate = await asyncio.to_thread(measure_ops_per_sec, recipe)
+        rate = await measure_in_child(recipe, stopping)
+        if rate is None:
+            return None
         log.info("calibrated: %.0f swap deltas per second per process", rate)
         return rate
     return None
@@ -143,7 +145,8 @@ async def _run(options: NodeOptions, state_dir: Path) -> int:
         await session.register()
         if stopping.is_set():
             return 0
-        local_threads = options.threads or int(session.tuning.get("thread_count") or planned)
+        hive_threads = session.tuning.thread_count if session.tuning else planned
+        local_threads = options.threads or hive_threads
         threads, niceness = worker_plan(session.config, local_threads)
         pool = WorkerPool(threads, niceness=niceness)
 

@@ -15,7 +15,6 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from keyforge_node.hive_client import (
     AuthRefused,
@@ -27,7 +26,7 @@ from keyforge_node.hive_client import (
 from keyforge_node.identity import NodeIdentity
 from keyforge_shared.client.backoff import Backoff, pause
 from keyforge_shared.protocol.fleet import EffectiveConfig, NodeConfigView
-from keyforge_shared.protocol.nodes import NodeRegistration
+from keyforge_shared.protocol.nodes import NodeRegistration, Tuning
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +44,7 @@ class NodeSession:
     registration: NodeRegistration
     stopping: asyncio.Event
     # The hive's Tuning as a plain mapping: the work loop reads its fields by name.
-    tuning: dict[str, Any] = field(default_factory=dict)
+    tuning: Tuning | None = None  # the hive's, from the last registration
     heartbeat_interval_s: float = DEFAULT_INTERVAL_S
     generation: int = 0  # registrations so far
     # The layered config the hive holds for this node, and the version it was computed from.
@@ -94,7 +93,7 @@ class NodeSession:
                     self.hive.token = registered.node_token
                     if self.identity is not None:
                         self.identity.keep(registered.node_token)
-                self.tuning = registered.tuning.model_dump()
+                self.tuning = registered.tuning
                 self.heartbeat_interval_s = registered.heartbeat_interval_s
                 if registered.config is not None:
                     self.apply_config(registered.config)

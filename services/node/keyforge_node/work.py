@@ -179,7 +179,8 @@ class WorkLoop:
         return layouts or [run.job.with_pins(run.job.reference)]
 
     def _batch_steps(self) -> int:
-        batch = int(self.session.tuning.get("batch_size") or DEFAULT_BATCH)
+        tuning = self.session.tuning
+        batch = tuning.batch_size if tuning else DEFAULT_BATCH
         shortest = int(self.process_rate * BATCH_MIN_S)
         return max(MIN_BATCH, shortest, min(batch, int(self.process_rate * BATCH_MAX_S)))
 

@@ -37,7 +37,7 @@ PR_SET_PDEATHSIG = 1
 _models: OrderedDict[str, JobScorer] = OrderedDict()
 
 
-def _init_worker(niceness: int) -> None:
+def init_worker(niceness: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     with contextlib.suppress(OSError, AttributeError):
@@ -71,7 +71,7 @@ class WorkerPool:
         # spawn: the node's process has threads and an event loop; never fork those.
         context = multiprocessing.get_context("spawn")
         return ProcessPoolExecutor(
-            self.size, mp_context=context, initializer=_init_worker, initargs=(self.niceness,)
+            self.size, mp_context=context, initializer=init_worker, initargs=(self.niceness,)
         )
 
     def resize(self, size: int, *, niceness: int) -> bool:

@@ -81,6 +81,14 @@ class JobView(BaseModel):
     best_score: float | None
     best_layout: str | None
     metrics: dict[str, float] | None
+    # The scoring model's id (its leaderboard), and what a client needs to draw and
+    # explain the job; the weights stay out (long, and only the scorer reads them).
+    model_id: str | None = None
+    definition: dict[str, Any] | None = None
+    pinned_keys: str = ""
+    params: dict[str, Any] | None = None
+    corpus_name: str | None = None
+    cost_matrix: str | None = None
 
 
 class LeaseAnswer(BaseModel):

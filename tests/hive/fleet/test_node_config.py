@@ -9,6 +9,7 @@ import asyncpg
 import httpx
 import pytest
 
+from keyforge_shared.protocol import headers as wire
 from tests.hive.conftest import ADMIN_HEADERS, NODE_HEADERS, HivePair, beat, node_headers, register
 from tests.hive.jobs_support import create_job, job_spec, lease
 from tests.support import wait_until
@@ -74,7 +75,7 @@ async def test_node_beats_group_beats_fleet_and_every_hive_tells_the_version(
 
     async def beats_say(version: int) -> bool:
         answers = [await beat(hives.a, "n1"), await beat(hives.b, "n1")]
-        return all(a.headers["X-Keyforge-Config-Version"] == str(version) for a in answers)
+        return all(a.headers[wire.CONFIG_VERSION] == str(version) for a in answers)
 
     await wait_until(lambda: beats_say(3), timeout_s=5)
     response = await hives.a.delete("/fleet/config/nodes/n1", headers=ADMIN_HEADERS)
@@ -133,4 +134,4 @@ async def test_a_paused_or_capped_node_gets_no_new_lease(
 
 async def _version_is(client: httpx.AsyncClient, version: int) -> bool:
     answer = await beat(client, "n1")
-    return bool(answer.headers.get("X-Keyforge-Config-Version") == str(version))
+    return bool(answer.headers.get(wire.CONFIG_VERSION) == str(version))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
+from keyforge_hive.events.relay import AssetRelay
 from keyforge_shared.events import edge_event_id, read_new_entries, sse_frame
 from keyforge_shared.keys import Keys
 from keyforge_shared.loops import consume
@@ -79,6 +80,7 @@ class EventFanout:
     delivered: int = 0
     dropped_clients: int = 0
     last_id: str | None = None  # where the reader is in the log; None: not started
+    relay: AssetRelay | None = None  # the asset manager's events, copied into the log
 
     def subscribe(self) -> Subscriber:
         subscriber = Subscriber()
@@ -116,11 +118,24 @@ class EventFanout:
         await consume("event reader", self.read_once, retry_s=RETRY_S)
 
     async def read_once(self) -> None:
-        """One ``XREAD`` (blocking ``READ_BLOCK_MS`` at most); its entries go to every client."""
+        """Relay the asset manager's new events into the log, then one ``XREAD`` (blocking
+        ``READ_BLOCK_MS`` at most) whose log entries go to every client.
+
+        The wait also ends when the asset stream grows past what was relayed, so
+        the next call relays it at once (and this hive or another reads it back
+        from the log)."""
         if self.last_id is None:
             self.last_id = await edge_event_id(self.reader, self.keys, newest=True) or "0-0"
+        if self.relay is None:
+            self.relay = AssetRelay(self.reader, self.keys)
+        relayed = await self.relay.relay()
         entries = await read_new_entries(
-            self.reader, self.keys, self.last_id, count=READ_COUNT, block_ms=READ_BLOCK_MS
+            self.reader,
+            self.keys,
+            self.last_id,
+            count=READ_COUNT,
+            block_ms=READ_BLOCK_MS,
+            wake_on=(self.keys.asset_events(), relayed),
         )
         for entry_id, fields in entries:
             frame = frame_of(entry_id, fields)

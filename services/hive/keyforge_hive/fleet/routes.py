@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
@@ -21,7 +22,8 @@ from keyforge_hive.fleet.freeze import (
 from keyforge_hive.fleet.layers import FLEET_NAME, delete_layer, read_layer, store_layer
 from keyforge_hive.state import Hive, HiveDep
 from keyforge_shared.errors import DependencyDown, NotFound, validation_error_response
-from keyforge_shared.protocol.fields import NodeId
+from keyforge_shared.protocol.errors import error_responses
+from keyforge_shared.protocol.fields import NodeId, StorableText
 from keyforge_shared.protocol.fleet import (
     FreezeIn,
     FreezeState,
@@ -31,10 +33,13 @@ from keyforge_shared.protocol.fleet import (
 )
 
 log = logging.getLogger(__name__)
-router = APIRouter(tags=["fleet"])
+router = APIRouter(tags=["fleet"], responses=error_responses(503))
+# Admin routes; 422 is a bad path or a layer/freeze body that fails validation.
+ADMIN_ERRORS = error_responses(401, 403, 422)
 
 NodePath = Annotated[NodeId, Path()]
-GroupPath = Annotated[str, Path(min_length=1, max_length=256)]
+# A group is a node label value: text Postgres can store (a NUL in the path is a 422, not a 500).
+GroupPath = Annotated[str, Path(min_length=1, max_length=256), StorableText]
 LayerBody = Annotated[dict[str, Any], Body()]
 
 
@@ -55,8 +60,8 @@ async def get_freeze(hive: HiveDep) -> FreezeState:
     return stored.state(datetime.now(UTC)) if stored else FreezeState(active=False)
 
 
-@router.put("/fleet/freeze", response_model=FreezeState)
-async def put_freeze(body: FreezeIn, hive: HiveDep, role: AdminAuth) -> Any:
+@router.put("/fleet/freeze", response_model=FreezeState, responses=ADMIN_ERRORS)
+async def put_freeze(body: FreezeIn, hive: HiveDep, role: AdminAuth) -> FreezeState | JSONResponse:
     """Stop every hive handing out leases, until ``until`` (null: until lifted)."""
     try:
         stored = await store_freeze(hive.pool, hive.valkey, hive.keys, body, actor=role.value)
@@ -69,7 +74,7 @@ async def put_freeze(body: FreezeIn, hive: HiveDep, role: AdminAuth) -> Any:
     return state
 
 
-@router.delete("/fleet/freeze", response_model=FreezeState)
+@router.delete("/fleet/freeze", response_model=FreezeState, responses=ADMIN_ERRORS)
 async def delete_freeze(hive: HiveDep, role: AdminAuth) -> FreezeState:
     try:
         cleared = await clear_freeze(hive.pool, hive.valkey, hive.keys, actor=role.value)
@@ -98,7 +103,7 @@ async def _layer_view(hive: Hive, scope: LayerScope, name: str) -> LayerView:
 
 async def _put_layer(
     hive: Hive, scope: LayerScope, name: str, body: dict[str, Any], role: Role
-) -> Any:
+) -> LayerView | JSONResponse:
     """A full replace of one layer; 422 names each bad field and stores nothing."""
     try:
         stored, version = await store_layer(hive.pool, scope, name, body, actor=role.value)
@@ -121,47 +126,53 @@ async def _delete_layer(hive: Hive, scope: LayerScope, name: str, role: Role) ->
     return await _layer_view(hive, scope, name)
 
 
-@router.get("/fleet/config", response_model=LayerView)
+@router.get("/fleet/config", response_model=LayerView, responses=ADMIN_ERRORS)
 async def get_fleet_layer(hive: HiveDep, _: AdminAuth) -> LayerView:
     return await _layer_view(hive, "fleet", FLEET_NAME)
 
 
-@router.put("/fleet/config", response_model=LayerView)
-async def put_fleet_layer(body: LayerBody, hive: HiveDep, role: AdminAuth) -> Any:
+@router.put("/fleet/config", response_model=LayerView, responses=ADMIN_ERRORS)
+async def put_fleet_layer(
+    body: LayerBody, hive: HiveDep, role: AdminAuth
+) -> LayerView | JSONResponse:
     return await _put_layer(hive, "fleet", FLEET_NAME, body, role)
 
 
-@router.delete("/fleet/config", response_model=LayerView)
+@router.delete("/fleet/config", response_model=LayerView, responses=ADMIN_ERRORS)
 async def delete_fleet_layer(hive: HiveDep, role: AdminAuth) -> LayerView:
     return await _delete_layer(hive, "fleet", FLEET_NAME, role)
 
 
-@router.get("/fleet/config/groups/{group}", response_model=LayerView)
+@router.get("/fleet/config/groups/{group}", response_model=LayerView, responses=ADMIN_ERRORS)
 async def get_group_layer(group: GroupPath, hive: HiveDep, _: AdminAuth) -> LayerView:
     return await _layer_view(hive, "group", group)
 
 
-@router.put("/fleet/config/groups/{group}", response_model=LayerView)
-async def put_group_layer(group: GroupPath, body: LayerBody, hive: HiveDep, role: AdminAuth) -> Any:
+@router.put("/fleet/config/groups/{group}", response_model=LayerView, responses=ADMIN_ERRORS)
+async def put_group_layer(
+    group: GroupPath, body: LayerBody, hive: HiveDep, role: AdminAuth
+) -> LayerView | JSONResponse:
     return await _put_layer(hive, "group", group, body, role)
 
 
-@router.delete("/fleet/config/groups/{group}", response_model=LayerView)
+@router.delete("/fleet/config/groups/{group}", response_model=LayerView, responses=ADMIN_ERRORS)
 async def delete_group_layer(group: GroupPath, hive: HiveDep, role: AdminAuth) -> LayerView:
     return await _delete_layer(hive, "group", group, role)
 
 
-@router.get("/fleet/config/nodes/{node_id}", response_model=LayerView)
+@router.get("/fleet/config/nodes/{node_id}", response_model=LayerView, responses=ADMIN_ERRORS)
 async def get_node_layer(node_id: NodePath, hive: HiveDep, _: AdminAuth) -> LayerView:
     return await _layer_view(hive, "node", node_id)
 
 
-@router.put("/fleet/config/nodes/{node_id}", response_model=LayerView)
-async def put_node_layer(node_id: NodePath, body: LayerBody, hive: HiveDep, role: AdminAuth) -> Any:
+@router.put("/fleet/config/nodes/{node_id}", response_model=LayerView, responses=ADMIN_ERRORS)
+async def put_node_layer(
+    node_id: NodePath, body: LayerBody, hive: HiveDep, role: AdminAuth
+) -> LayerView | JSONResponse:
     return await _put_layer(hive, "node", node_id, body, role)
 
 
-@router.delete("/fleet/config/nodes/{node_id}", response_model=LayerView)
+@router.delete("/fleet/config/nodes/{node_id}", response_model=LayerView, responses=ADMIN_ERRORS)
 async def delete_node_layer(node_id: NodePath, hive: HiveDep, role: AdminAuth) -> LayerView:
     return await _delete_layer(hive, "node", node_id, role)
 
@@ -175,7 +186,11 @@ def check_node_scope(caller: Caller, node_id: str) -> None:
     caller.check(node_id)
 
 
-@router.get("/nodes/{node_id}/config", response_model=NodeConfigView)
+@router.get(
+    "/nodes/{node_id}/config",
+    response_model=NodeConfigView,
+    responses=error_responses(401, 403, 404, 422),
+)
 async def node_config(node_id: NodePath, hive: HiveDep, caller: NodeAuth) -> NodeConfigView:
     check_node_scope(caller, node_id)
     known, group = await hive.fleet.node_group(node_id)

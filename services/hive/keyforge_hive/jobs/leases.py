@@ -34,10 +34,10 @@ from redis.asyncio import Redis
 
 from keyforge_shared.asset_store import ManifestEntry
 from keyforge_shared.formats import FormatError
-from keyforge_shared.job_scorer import DEFAULT_COST_MATRIX, job_asset_paths
+from keyforge_shared.job_scorer import job_asset_paths
 from keyforge_shared.keys import Keys
 from keyforge_shared.lua import with_server_now
-from keyforge_shared.protocol.jobs import LeaseAnswer
+from keyforge_shared.protocol.jobs import DEFAULT_COST_MATRIX, LeaseAnswer
 from keyforge_shared.strict_input import parse_uint
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from keyforge_hive.jobs.leases import LeaseId
-from keyforge_hive.jobs.scoring_cache import AssetsUnavailable
+from keyforge_hive.jobs.scoring_cache import AssetsUnavailable, assets_recovering
 from keyforge_hive.jobs.store import OPEN_STATUSES, checked_job_id, job_spec_text, unknown_job
 from keyforge_hive.state import Hive
 from keyforge_shared.errors import Conflict, DependencyDown, Forbidden, KeyforgeError, NotFound
@@ -47,11 +47,17 @@ SELECT j.status, j.best_score, r.score AS stored_score, r.is_record AS stored_re
    FOR UPDATE OF j
 """
 
-# The result and the job's counters (and best, for a record) in one statement.
+# The result, the node's contribution counters and the job's counters (and best, for
+# a record) in one statement.
 STORE = """
 WITH stored AS (
     INSERT INTO results (job_id, node_id, layout, score, lease_id, is_record)
     VALUES ($1, $2, $3, $4, $5, $6)
+), counted AS (
+    INSERT INTO node_contributions AS c (node_id, results, records)
+    VALUES ($2, 1, $6::boolean::int)
+    ON CONFLICT (node_id) DO UPDATE
+       SET results = c.results + 1, records = c.records + EXCLUDED.records, last_seen = now()
 )
 UPDATE jobs
    SET result_count = result_count + 1, updated_at = now(),
@@ -96,6 +102,9 @@ async def job_scorer(hive: Hive, job_id: str) -> JobScorer:
     try:
         return await hive.jobs.scorers.scorer_for(job_id, lambda: job_spec_text(hive.pool, job_id))
     except AssetsUnavailable as exc:
+        recovering = assets_recovering(exc)
+        if recovering is not None:
+            raise recovering from None
         raise DependencyDown(
             f"the job's assets are not published: {', '.join(exc.paths)}",
             code="assets_unavailable",

@@ -15,6 +15,8 @@ import asyncpg
 
 KEEP_BEST = 50
 BATCH = 5_000
+# A batch may take longer than a request's budget (the pool's default timeouts).
+BATCH_TIMEOUT_S = 60
 _LOCK = (0x6B76, 0x7265)  # ("kv", "re"): a two-int advisory lock of our own
 
 _PRUNE = """
@@ -44,7 +46,10 @@ async def prune_results(
         async with pool.acquire() as conn, conn.transaction():
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1, $2)", *_LOCK):
                 return total
-            status = await conn.execute(_PRUNE, retention_days, keep_best, batch)
+            await conn.execute(f"SET LOCAL statement_timeout = '{BATCH_TIMEOUT_S}s'")
+            status = await conn.execute(
+                _PRUNE, retention_days, keep_best, batch, timeout=BATCH_TIMEOUT_S + 5
+            )
         deleted = int(status.rsplit(" ", 1)[-1])
         total += deleted
         if deleted < batch:

@@ -8,7 +8,11 @@ from fastapi import APIRouter, Path, Query, Request
 
 from keyforge_hive.auth import AdminAuth, NodeAuth
 from keyforge_hive.jobs.leases import DEFAULT_SLOTS
-from keyforge_hive.jobs.scoring_cache import AssetsUnavailable, resolve_assets
+from keyforge_hive.jobs.scoring_cache import (
+    AssetsUnavailable,
+    assets_recovering,
+    resolve_assets,
+)
 from keyforge_hive.jobs.spec import geometry_fingerprint, job_id_of, parse_spec_text
 from keyforge_hive.jobs.store import (
     best_layouts,
@@ -23,6 +27,7 @@ from keyforge_hive.jobs.store import (
     unknown_job,
 )
 from keyforge_hive.nodes.rate_limits import Action
+from keyforge_hive.records.scoring_model import scoring_model
 from keyforge_hive.state import Hive, HiveDep
 from keyforge_shared.errors import KeyforgeError, NotFound
 from keyforge_shared.formats import FormatError
@@ -68,10 +73,14 @@ async def register_job(
         inputs = job_inputs(value)
         assets = await resolve_assets(hive.valkey, hive.keys, inputs.asset_paths)
         # Building the scorer proves the job can be verified, and warms the cache.
-        await hive.jobs.scorers.prepare(job_id, inputs, assets)
+        scorer = await hive.jobs.scorers.prepare(job_id, inputs, assets)
+        model = scoring_model(inputs, scorer, assets, spec.corpus_name)
     except FormatError as exc:
         raise invalid_spec(str(exc)) from None
     except AssetsUnavailable as exc:
+        recovering = assets_recovering(exc)
+        if recovering is not None:
+            raise recovering from None
         raise invalid_spec(
             f"not in the published asset manifest: {', '.join(exc.paths)}", "unknown_asset"
         ) from None
@@ -82,6 +91,7 @@ async def register_job(
         keyboard=geometry_fingerprint(value),
         keyboard_name=spec.definition.meta.name,
         slots=DEFAULT_SLOTS,
+        model=model,
     )
     if created:
         await hive.jobs.queue.enqueue(job_id)

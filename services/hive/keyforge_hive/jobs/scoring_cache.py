@@ -21,6 +21,7 @@ from typing import Any, cast
 from redis.asyncio import Redis
 
 from keyforge_shared.asset_store import AssetMissing, ManifestEntry, read_blob
+from keyforge_shared.errors import DependencyDown, KeyforgeError
 from keyforge_shared.formats import parse_cost_matrix, parse_keycodes
 from keyforge_shared.job_scorer import JobInputs, JobScorer, build_job_scorer, job_inputs
 from keyforge_shared.keys import Keys
@@ -37,11 +38,32 @@ SPECS = 1024
 
 
 class AssetsUnavailable(LookupError):
-    """Some asset a job scores with is not (or no longer) in the manifest."""
+    """Some asset a job scores with is not (or no longer) in the manifest.
 
-    def __init__(self, paths: list[str]) -> None:
+    ``recovering``: the manifest's epoch is gone too, so Valkey lost its data
+    and the asset manager is re-hydrating it. The path is then most likely
+    fine and the answer is "come back shortly", not "no such asset".
+    """
+
+    def __init__(self, paths: list[str], *, recovering: bool = False) -> None:
         super().__init__(", ".join(paths))
         self.paths = paths
+        self.recovering = recovering
+
+
+# The asset manager re-hydrates within a second or two of noticing the loss.
+RECOVERING_RETRY_AFTER_S = 2
+
+
+def assets_recovering(exc: AssetsUnavailable) -> KeyforgeError | None:
+    """The 503 for a manifest that is being re-hydrated; None when the assets are really missing."""
+    if not exc.recovering:
+        return None
+    return DependencyDown(
+        "the asset manifest is being restored after a data loss, retry shortly",
+        code="assets_recovering",
+        retry_after_s=RECOVERING_RETRY_AFTER_S,
+    )
 
 
 async def resolve_assets(valkey: Redis, keys: Keys, paths: tuple[str, ...]) -> dict[str, str]:
@@ -49,7 +71,9 @@ async def resolve_assets(valkey: Redis, keys: Keys, paths: tuple[str, ...]) -> d
     raw = cast(list[bytes | None], await valkey.hmget(keys.asset_manifest(), list(paths)))
     missing = [p for p, value in zip(paths, raw, strict=True) if value is None]
     if missing:
-        raise AssetsUnavailable(missing)
+        # A second round trip only on a miss: the common path stays one HMGET.
+        recovering = not await valkey.exists(keys.asset_epoch())
+        raise AssetsUnavailable(missing, recovering=recovering)
     return {p: ManifestEntry.from_json(v).sha256 for p, v in zip(paths, raw, strict=True) if v}
 
 
@@ -154,7 +178,8 @@ class ScorerCache:
             try:
                 blobs = [await read_blob(self.valkey, self.keys, sha) for sha in key[1:]]
             except AssetMissing as exc:
-                raise AssetsUnavailable([str(exc)]) from None
+                recovering = not await self.valkey.exists(self.keys.asset_epoch())
+                raise AssetsUnavailable([str(exc)], recovering=recovering) from None
             value = await asyncio.to_thread(parse, *blobs)
             self._parsed.put(key, value)
         return value

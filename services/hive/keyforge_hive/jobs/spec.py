@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from keyforge_shared.formats import FormatError
-from keyforge_shared.job_scorer import DEFAULT_COST_MATRIX
+from keyforge_shared.protocol.jobs import DEFAULT_COST_MATRIX
 from keyforge_shared.strict_input import storable_json
 
 

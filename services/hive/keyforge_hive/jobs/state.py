@@ -11,10 +11,11 @@ import asyncpg
 from redis.asyncio import Redis
 
 from keyforge_hive.events.fanout import EventFanout
+from keyforge_hive.events.outbox import EventOutbox
 from keyforge_hive.jobs.leases import Leaser
 from keyforge_hive.jobs.queue import JobQueue
 from keyforge_hive.jobs.scoring_cache import ScorerCache
-from keyforge_shared.events import EventType, publish_update
+from keyforge_shared.events import EventType
 from keyforge_shared.keys import Keys
 from keyforge_shared.loops import run_every
 
@@ -29,6 +30,7 @@ class JobsState:
     keys: Keys
     queue: JobQueue
     scorers: ScorerCache
+    outbox: EventOutbox
 
     @classmethod
     def open(
@@ -41,10 +43,11 @@ class JobsState:
     ) -> JobsState:
         leaser = Leaser(valkey, keys, pool, lease_s)
         queue = JobQueue(valkey, keys, pool, leaser, may_lease)
-        return cls(valkey, keys, queue, ScorerCache(valkey, keys))
+        return cls(valkey, keys, queue, ScorerCache(valkey, keys), EventOutbox(valkey, keys))
 
     def loops(self, fanout: EventFanout) -> dict[str, Coroutine[Any, Any, None]]:
         return {
+            "job-events": self.outbox.run(),
             "job-wakeups": self.queue.relay_wakeups(fanout),
             "job-queue-sync": run_every(
                 "job-queue-sync", lambda: QUEUE_SYNC_S, self.queue.sync_queue
@@ -52,9 +55,5 @@ class JobsState:
         }
 
     async def announce(self, event_type: EventType, data: Mapping[str, Any]) -> None:
-        """Publish after a commit; the change stands even if the bus is down right now."""
-        try:
-            await publish_update(self.valkey, self.keys, event_type, data)
-        except Exception as exc:
-            job_id = data.get("job_id")
-            log.warning("%s event for %s lost: %s", event_type, job_id, type(exc).__name__)
+        """Publish after a commit, in order; retried until the bus takes it (EventOutbox)."""
+        await self.outbox.announce(event_type, data)

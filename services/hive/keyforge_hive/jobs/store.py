@@ -10,9 +10,10 @@ a job already has changes nothing and announces nothing.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import asyncpg
 
@@ -24,8 +25,8 @@ OPEN_STATUSES: Final = ("active", "paused")
 JOB_ID = re.compile(r"[0-9a-f]{64}\Z")
 
 INSERT_JOB = """
-INSERT INTO jobs (job_id, spec, keyboard, keyboard_name, slots)
-VALUES ($1, $2::json, $3, $4, $5)
+INSERT INTO jobs (job_id, spec, keyboard, keyboard_name, slots, model_id, model)
+VALUES ($1, $2::json, $3, $4, $5, $6, $7::jsonb)
 ON CONFLICT (job_id) DO NOTHING
 RETURNING job_id
 """
@@ -40,7 +41,7 @@ SELECT job_id, status, created_at, best_score, result_count, keyboard_name
 
 GET_JOB = """
 SELECT job_id, status, created_at, updated_at, keyboard, keyboard_name, slots,
-       result_count, best_score, best_layout, best_metrics
+       result_count, best_score, best_layout, best_metrics, model_id, spec
   FROM jobs WHERE job_id = $1
 """
 
@@ -67,9 +68,13 @@ async def insert_job(
     keyboard: str,
     keyboard_name: str,
     slots: int,
+    model: dict[str, Any] | None = None,
 ) -> bool:
     """True if this call created the job (false: it already existed)."""
-    created = await pool.fetchval(INSERT_JOB, job_id, spec_text, keyboard, keyboard_name, slots)
+    model_id = model["model_id"] if model else None
+    created = await pool.fetchval(
+        INSERT_JOB, job_id, spec_text, keyboard, keyboard_name, slots, model_id, model
+    )
     return created is not None
 
 
@@ -149,7 +154,20 @@ async def job_view(pool: asyncpg.Pool, job_id: str) -> JobView:
         best_score=row["best_score"],
         best_layout=row["best_layout"],
         metrics=row["best_metrics"],
+        model_id=row["model_id"],
+        **_spec_summary(row["spec"]),
     )
+
+
+def _spec_summary(spec_text: str) -> dict[str, Any]:
+    spec = json.loads(spec_text)
+    return {
+        "definition": spec.get("definition"),
+        "pinned_keys": spec.get("pinned_keys", ""),
+        "params": spec.get("params"),
+        "corpus_name": spec.get("corpus_name"),
+        "cost_matrix": spec.get("cost_matrix", "cost_matrix.csv"),
+    }
 
 
 POPULATION_OWN = """

@@ -17,7 +17,12 @@ async def cluster_stats(hive: HiveDep) -> ClusterStats:
     cached = hive.stats_cache.fresh()
     if cached is not None:
         return cached
+    before = hive.stats_cache.value
     stats = await get_cluster_stats(
-        hive.valkey, hive.keys, hive.pool, hive.runtime.current.down_after_s
+        hive.valkey,
+        hive.keys,
+        hive.pool,
+        hive.runtime.current.down_after_s,
+        jobs_active_before=before.jobs_active if before else 0,
     )
     return hive.stats_cache.store(stats)

@@ -10,6 +10,12 @@ themselves, with no timer adding latency when the fleet is quiet. Each request
 is answered only after the script that stored its heartbeat returned: nothing
 is acknowledged that is not in Valkey. A failure fails every heartbeat of its
 batch (503; the node retries).
+
+The same script integrates each node's reported ``ips`` over its live time
+into a pending work-units hash (the beat's ``ips`` times the time since the
+node's previous beat, at most one TTL: a gap longer than that was downtime).
+:mod:`keyforge_hive.records.work_units` moves the sums to Postgres now and
+then, so counting work adds no round trip and no SQL to a heartbeat.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
+from keyforge_shared.events import ANNOUNCE_NODE_STATUS_LUA
 from keyforge_shared.keys import Keys
 from keyforge_shared.loops import consume
 from keyforge_shared.lua import with_server_now
@@ -30,15 +37,17 @@ MAX_BATCH = 512
 # busy without letting batches shrink to single heartbeats.
 FLUSHERS = 2
 
-# KEYS: registry, live index, status, drained set, then one telemetry key per beat.
+# KEYS: registry, live index, status, drained set, event log, pending work units, then one
+# telemetry key per beat.
 # ARGV: ttl seconds, then node id, token hash (hex; empty: the admin, unchecked) and
-# telemetry per beat.
+# telemetry (starting with "<ips>|") per beat.
 # Returns: server time (ms) and, per beat, 0 unknown / -1 not this node's token /
 # 1 stored / the new status if it changed.
-HEARTBEAT_SCRIPT = with_server_now("""
+# A status change is announced on the event log by the script itself.
+HEARTBEAT_SCRIPT = ANNOUNCE_NODE_STATUS_LUA + with_server_now("""
 local ttl = ARGV[1]
 local out = {}
-for i = 1, #KEYS - 4 do
+for i = 1, #KEYS - 6 do
   local id = ARGV[3 * i - 1]
   local want_hash = ARGV[3 * i]
   local known = redis.call('HGET', KEYS[1], id)
@@ -47,12 +56,20 @@ for i = 1, #KEYS - 4 do
   elseif want_hash ~= '' and known ~= want_hash then
     out[i] = -1
   else
-    redis.call('SET', KEYS[4 + i], ARGV[3 * i + 1], 'EX', ttl)
+    local telemetry = ARGV[3 * i + 1]
+    local previous = redis.call('ZSCORE', KEYS[2], id)
+    local ips = tonumber(string.match(telemetry, '^[^|]*')) or 0
+    if previous and ips > 0 then
+      local live_s = math.min(now - tonumber(previous), tonumber(ttl) * 1000) / 1000
+      if live_s > 0 then redis.call('HINCRBYFLOAT', KEYS[6], id, ips * live_s) end
+    end
+    redis.call('SET', KEYS[6 + i], telemetry, 'EX', ttl)
     redis.call('ZADD', KEYS[2], now, id)
     local want = 'ready'
     if redis.call('SISMEMBER', KEYS[4], id) == 1 then want = 'draining' end
     if redis.call('HGET', KEYS[3], id) ~= want then
       redis.call('HSET', KEYS[3], id, want)
+      announce_node_status(KEYS[5], id, want)
       out[i] = want
     else
       out[i] = 1
@@ -139,6 +156,8 @@ class HeartbeatBatcher:
             self.keys.live_nodes(),
             self.keys.node_status(),
             self.keys.drained_nodes(),
+            self.keys.event_log(),
+            self.keys.pending_work_units(),
         ]
         keys += [self.keys.heartbeat(b.node_id) for b in batch]
         args: list[str | bytes | int] = [self.ttl_s()]

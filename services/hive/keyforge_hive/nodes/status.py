@@ -4,17 +4,18 @@ Where each transition happens: a heartbeat (``ready``/``draining``, in
 ``heartbeats.py``'s script), the down sweep and an operator's drain (here).
 Every one of them is a Lua script that compares with the status last
 announced, so with many hives exactly one of them sees the change; that hive
-hands it to :class:`StatusAnnouncer`, the one announce path: the status is
-queued for Postgres (``last_seen.py`` writes it on its next flush) and
-published as a ``node_status`` event. A node is ``down`` after TTL + grace without a
-heartbeat; a hive only declares nodes down once it has itself been up for
-that long, so a restart (or every hive being down for a while) never turns
-live nodes down before they had a full window to beat again.
+hands it to :class:`StatusAnnouncer`, which queues it for Postgres
+(``last_seen.py`` writes it on its next flush). The ``node_status`` event is
+appended by the same script that makes the transition, so a transition is
+never made without its announcement (no publish afterwards that could fail).
+A node is ``down`` after TTL + grace without a heartbeat; a hive only
+declares nodes down once it has itself been up for that long, so a restart
+(or every hive being down for a while) never turns live nodes down before
+they had a full window to beat again.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 import time
@@ -26,7 +27,7 @@ from redis.asyncio import Redis
 
 from keyforge_hive.nodes.heartbeats import StoredBeat
 from keyforge_hive.nodes.last_seen import LastSeenFlusher
-from keyforge_shared.events import publish_update
+from keyforge_shared.events import ANNOUNCE_NODE_STATUS_LUA
 from keyforge_shared.keys import Keys
 from keyforge_shared.lua import with_server_now
 
@@ -34,8 +35,8 @@ log = logging.getLogger(__name__)
 
 SWEEP_LIMIT = 1000
 
-# KEYS: live index, status. ARGV: down-after (ms), max nodes per sweep.
-DOWN_SWEEP_SCRIPT = with_server_now("""
+# KEYS: live index, status, event log. ARGV: down-after (ms), max nodes per sweep.
+DOWN_SWEEP_SCRIPT = ANNOUNCE_NODE_STATUS_LUA + with_server_now("""
 local stale = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]),
                          'LIMIT', 0, tonumber(ARGV[2]))
 local changed = {}
@@ -43,15 +44,18 @@ for _, id in ipairs(stale) do
   redis.call('ZREM', KEYS[1], id)
   if redis.call('HGET', KEYS[2], id) ~= 'down' then
     redis.call('HSET', KEYS[2], id, 'down')
+    announce_node_status(KEYS[3], id, 'down')
     changed[#changed + 1] = id
   end
 end
 return changed
 """)
 
-# KEYS: drained set, status. ARGV: node id, 1 to drain / 0 to undrain.
-# Returns the node's status and 1 if it changed.
-DRAIN_SCRIPT = """
+# KEYS: drained set, status, event log. ARGV: node id, 1 to drain / 0 to undrain.
+# Returns the node's status and 1 if it changed (and was announced).
+DRAIN_SCRIPT = (
+    ANNOUNCE_NODE_STATUS_LUA
+    + """
 if ARGV[2] == '1' then redis.call('SADD', KEYS[1], ARGV[1])
 else redis.call('SREM', KEYS[1], ARGV[1]) end
 local current = redis.call('HGET', KEYS[2], ARGV[1])
@@ -60,8 +64,10 @@ local want = 'ready'
 if ARGV[2] == '1' then want = 'draining' end
 if current == want then return {want, 0} end
 redis.call('HSET', KEYS[2], ARGV[1], want)
+announce_node_status(KEYS[3], ARGV[1], want)
 return {want, 1}
 """
+)
 
 # KEYS: epoch, live index, status, drained set. ARGV: epoch token, then id/status/drained triples.
 # Seeds the live index as "seen now" so no reseeded node goes down before a full window.
@@ -105,7 +111,7 @@ class NodeStatusTracker:
         down_ms = self.down_after_s() * 1000
         while True:
             changed = await self._sweep(
-                keys=[self.keys.live_nodes(), self.keys.node_status()],
+                keys=[self.keys.live_nodes(), self.keys.node_status(), self.keys.event_log()],
                 args=[down_ms, SWEEP_LIMIT],
             )
             for raw in changed:
@@ -133,7 +139,7 @@ class NodeStatusTracker:
     async def set_drained(self, node_id: str, drained: bool) -> str:
         """Operator drain/undrain; returns the node's status afterwards."""
         status, changed = await self._drain(
-            keys=[self.keys.drained_nodes(), self.keys.node_status()],
+            keys=[self.keys.drained_nodes(), self.keys.node_status(), self.keys.event_log()],
             args=[node_id, "1" if drained else "0"],
         )
         status_text = status.decode() if isinstance(status, bytes) else str(status)
@@ -144,32 +150,16 @@ class NodeStatusTracker:
 
 @dataclass
 class StatusAnnouncer:
-    """The one announce path of a status change: to Postgres (via the flusher) and the bus.
+    """The one path of a status change to Postgres (via the flusher).
 
-    Publishing is fire-and-forget so a heartbeat's answer never waits on the
-    bus; a lost event is logged (the status itself is in Valkey already and
-    reaches Postgres either way).
+    The event bus has it already: the Lua script that made the transition
+    appended its ``node_status`` event in the same atomic step.
     """
 
-    valkey: Redis
-    keys: Keys
     flusher: LastSeenFlusher
-    _tasks: set[asyncio.Task[str]] = field(default_factory=set)
 
     def node_status_changed(self, node_id: str, status: str) -> None:
         self.flusher.status_changed(node_id, status)
-        task = asyncio.create_task(
-            publish_update(
-                self.valkey, self.keys, "node_status", {"node_id": node_id, "status": status}
-            )
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._published)
-
-    def _published(self, task: asyncio.Task[str]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("node_status event lost: %s", type(task.exception()).__name__)
 
     def beats_stored(self, beats: list[StoredBeat], now_ms: int) -> None:
         """A heartbeat batch is in Valkey: last-seen for Postgres, and its status changes."""
@@ -177,8 +167,3 @@ class StatusAnnouncer:
             self.flusher.saw(beat.node_id, now_ms)
             if beat.new_status is not None:
                 self.node_status_changed(beat.node_id, beat.new_status)
-
-    async def drain(self) -> None:
-        """Shutdown: wait for the events still being published."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -3,8 +3,9 @@
 ``run_batch`` is the one entry point workers and calibration call. The
 compiled engine (``engine.tempering`` over ``engine.kernels``) runs parallel
 tempering with whole batches in machine code; where numba cannot be imported,
-``KEYFORGE_ENGINE=python`` is set, or a model has no dense table, the Python
-engine (``keyforge_node.annealing``) runs instead. Both end every batch with
+``KEYFORGE_ENGINE=python`` is set, or an alphabet places too many characters
+for the dense trigram table, the Python engine (``keyforge_node.annealing``)
+runs instead. Both end every batch with
 exact full scores, so they submit the same numbers for the same layouts.
 
 numba reads its cache location when it is first imported: the node calls

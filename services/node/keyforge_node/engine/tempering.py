@@ -51,7 +51,7 @@ def tables_for(job: JobScorer) -> tuple[Any, ...] | None:
 
 
 def supports(job: JobScorer) -> bool:
-    """False for models without a dense table: the Python engine takes those jobs."""
+    """False for alphabets too large for the dense tables: the Python engine takes those jobs."""
     return tables_for(job) is not None
 
 
@@ -65,7 +65,7 @@ def run_batch(job: JobScorer, chain: Chain, schedule: Schedule, steps: int) -> t
     """Advance ``chain`` by about ``steps`` swap attempts in all; returns it and deltas priced."""
     tables = tables_for(job)
     if tables is None:
-        raise ValueError("the compiled engine needs the model's dense table")
+        raise ValueError("the alphabet places too many characters for the compiled engine")
     model, rng = job.model, random.Random(hash((chain.seed, chain.epoch, chain.step)))  # noqa: S311
     free = np.array(job.free_slots, dtype=np.int64)
     ops = 0

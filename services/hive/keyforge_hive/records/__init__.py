@@ -1,0 +1,1 @@
+"""Records across jobs: history, exports, leaderboards per scoring model, contributors."""
