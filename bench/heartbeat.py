@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import secrets
 import sys
 from pathlib import Path
 
@@ -23,9 +24,11 @@ HERE = Path(__file__).resolve().parent
 NODES = 1000
 
 
-async def register_nodes(url: str) -> None:
+async def register_nodes(url: str) -> list[str]:
+    """Register the bench nodes; their tokens, in node order (each beat carries its own)."""
     host, port = url.removeprefix("http://").split(":")
     client = FastHttpClient(host, int(port), size=16)
+    tokens: list[str] = []
     try:
         for start in range(0, NODES, 100):
             replies = await asyncio.gather(
@@ -45,8 +48,15 @@ async def register_nodes(url: str) -> None:
                 )
             )
             assert all(r.status == 200 for r in replies), replies[0]
+            tokens += [str(r.json()["node_token"]) for r in replies]
     finally:
         await client.aclose()
+    return tokens
+
+
+def write_tokens(path: Path, tokens: list[str]) -> Path:
+    path.write_text("".join(t + "\n" for t in tokens))
+    return path
 
 
 def run_variant(name: str, back: Backends, args: argparse.Namespace) -> WrkResult:
@@ -59,20 +69,20 @@ def run_variant(name: str, back: Backends, args: argparse.Namespace) -> WrkResul
     logs = back.workdir / "logs"
     with served(name, argv, env, port, logs) as url:
         if name == "hive":
-            asyncio.run(register_nodes(url))
+            tokens = asyncio.run(register_nodes(url))
+        else:  # the same header bytes on the wire, for a like-for-like comparison
+            tokens = [secrets.token_urlsafe(32) for _ in range(NODES)]
+        token_file = write_tokens(back.workdir / f"tokens-{name}.txt", tokens)
+        wrk_env = {"KF_SECRET": NODE_SECRET, "KF_NODES": str(NODES), "KF_TOKENS": str(token_file)}
         wrk(
-            url,
-            HERE / "heartbeat.lua",
-            seconds=2,
-            connections=args.connections,
-            env={"KF_SECRET": NODE_SECRET, "KF_NODES": str(NODES)},
+            url, HERE / "heartbeat.lua", seconds=2, connections=args.connections, env=wrk_env
         )  # warm-up
         return wrk(
             url,
             HERE / "heartbeat.lua",
             seconds=args.seconds,
             connections=args.connections,
-            env={"KF_SECRET": NODE_SECRET, "KF_NODES": str(NODES)},
+            env=wrk_env,
         )
 
 

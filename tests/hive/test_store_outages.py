@@ -30,9 +30,9 @@ from tests.assetmgr.harness import manager_settings, running_manager
 from tests.conftest import ValkeyFixture, postgres_workdir
 from tests.hive.conftest import (
     ADMIN_HEADERS,
-    NODE_HEADERS,
     SYSTEM_ASSETS,
     beat,
+    member_headers,
     node_headers,
     register,
     running_hives,
@@ -137,9 +137,9 @@ async def test_a_frozen_postgres_gets_fast_503s_while_heartbeats_go_on(
             return (await hive.get("/jobs")).status_code == 200
 
         await wait_until(recovered, timeout_s=15, interval_s=0.2)
-        accepted = await hive.post("/results", json=result, headers=NODE_HEADERS)
+        accepted = await hive.post("/results", json=result, headers=as_node)
         assert accepted.status_code == 200, accepted.text
-        created = await hive.post("/jobs", json=other_spec, headers=NODE_HEADERS)
+        created = await hive.post("/jobs", json=other_spec, headers=as_node)
         assert created.status_code == 200, created.text
         nodes = await hive.get("/nodes", headers=ADMIN_HEADERS)
         assert nodes.status_code == 200, nodes.text
@@ -157,11 +157,12 @@ async def test_jobs_wait_out_a_valkey_data_loss_with_503_not_422(
     )
     async with running_manager(settings), running_hives(database_url, valkey, count=1) as (hive,):
         steps = iter(range(60, 10_000))
+        as_node = await member_headers(hive)  # its token outlives the Valkey data loss
 
         async def post_new_job() -> httpx.Response:
             # A spec never posted before: a known job would be answered without its assets.
             spec = job_spec(params={**job_spec()["params"], "search_steps": next(steps)})
-            return await hive.post("/jobs", json=spec, headers=NODE_HEADERS)
+            return await hive.post("/jobs", json=spec, headers=as_node)
 
         async def published() -> bool:
             return (await post_new_job()).status_code == 200
