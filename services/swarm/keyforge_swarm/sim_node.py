@@ -168,11 +168,11 @@ class Lease:
 
 
 class SimNode:
-    def __init__(self, swarm: Swarm, node_id: str) -> None:
+    def __init__(self, swarm: Swarm, node_id: str, token: str | None = None) -> None:
         self.swarm, self.node_id = swarm, node_id
         self.interval_s = DEFAULT_INTERVAL_S
         self.lease: Lease | None = None
-        self.token: str | None = None  # from the registration that claimed node_id
+        self.token = token  # from the registration that claimed node_id (this run or before)
 
     def registration(self) -> NodeRegistration:
         return NodeRegistration(
