@@ -39,7 +39,7 @@ async def seed(valkey: Redis, keys: Keys, count: int) -> None:
             for i in range(count)
         ]
         await asyncio.gather(
-            *(batcher.update_heartbeat(f"node-{i}", t) for i, t in enumerate(telemetry))
+            *(batcher.update_heartbeat(f"node-{i}", t, None) for i, t in enumerate(telemetry))
         )
     finally:
         flushing.cancel()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import secrets
 import sys
 from pathlib import Path
 
@@ -23,9 +24,12 @@ HERE = Path(__file__).resolve().parent
 NODES = 1000
 
 
-async def register_nodes(url: str) -> None:
+async def register_nodes(url: str, known: list[str]) -> list[str]:
+    """Register the bench nodes (again, with ``known`` tokens, in later rounds: the
+    database persists); their tokens, in node order (each beat carries its own)."""
     host, port = url.removeprefix("http://").split(":")
     client = FastHttpClient(host, int(port), size=16)
+    tokens: list[str] = []
     try:
         for start in range(0, NODES, 100):
             replies = await asyncio.gather(
@@ -39,17 +43,26 @@ async def register_nodes(url: str) -> None:
                             "l2_cache_kb": 1024,
                             "ops_per_sec": 1e6,
                         },
-                        {wire.NODE_SECRET: NODE_SECRET},
+                        {wire.NODE_SECRET: NODE_SECRET}
+                        | ({wire.NODE_TOKEN: known[i]} if known else {}),
                     )
                     for i in range(start, start + 100)
                 )
             )
             assert all(r.status == 200 for r in replies), replies[0]
+            if not known:
+                tokens += [str(r.json()["node_token"]) for r in replies]
     finally:
         await client.aclose()
+    return tokens or known
 
 
-def run_variant(name: str, back: Backends, args: argparse.Namespace) -> WrkResult:
+def write_tokens(path: Path, tokens: list[str]) -> Path:
+    path.write_text("".join(t + "\n" for t in tokens))
+    return path
+
+
+def run_variant(name: str, back: Backends, args: argparse.Namespace, known: list[str]) -> WrkResult:
     port = free_port()
     env = back.hive_env(port, args.workers)
     if name == "hive":
@@ -59,20 +72,21 @@ def run_variant(name: str, back: Backends, args: argparse.Namespace) -> WrkResul
     logs = back.workdir / "logs"
     with served(name, argv, env, port, logs) as url:
         if name == "hive":
-            asyncio.run(register_nodes(url))
+            tokens = asyncio.run(register_nodes(url, known))
+            known[:] = tokens
+        else:  # the same header bytes on the wire, for a like-for-like comparison
+            tokens = [secrets.token_urlsafe(32) for _ in range(NODES)]
+        token_file = write_tokens(back.workdir / f"tokens-{name}.txt", tokens)
+        wrk_env = {"KF_SECRET": NODE_SECRET, "KF_NODES": str(NODES), "KF_TOKENS": str(token_file)}
         wrk(
-            url,
-            HERE / "heartbeat.lua",
-            seconds=2,
-            connections=args.connections,
-            env={"KF_SECRET": NODE_SECRET, "KF_NODES": str(NODES)},
+            url, HERE / "heartbeat.lua", seconds=2, connections=args.connections, env=wrk_env
         )  # warm-up
         return wrk(
             url,
             HERE / "heartbeat.lua",
             seconds=args.seconds,
             connections=args.connections,
-            env={"KF_SECRET": NODE_SECRET, "KF_NODES": str(NODES)},
+            env=wrk_env,
         )
 
 
@@ -86,11 +100,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     best: dict[str, WrkResult] = {}
+    tokens: list[str] = []  # the bench nodes', from the first round's registrations
     with backends() as back:
         for _ in range(args.rounds):
             # Interleaved rounds, best of each: background noise hits all variants alike.
             for name in ("hive", "bare", "naive_valkey", "postgres"):
-                result = run_variant(name, back, args)
+                result = run_variant(name, back, args, tokens)
                 if name not in best or result.requests_per_s > best[name].requests_per_s:
                     best[name] = result
     setup = f"{args.workers} uvicorn workers, wrk -c{args.connections}, {args.seconds}s"

@@ -87,8 +87,14 @@ class Keys:
         return build_key(self.prefix, "fleet", "profile-lock", cpu_signature)
 
     def node_registry(self) -> str:
-        """Hash of every node this fleet knows: node id -> registration time (ms)."""
+        """Hash of every node this fleet knows: node id -> its token's SHA-256 (hex), which
+        the heartbeat's Lua compares (empty for a node registered before tokens)."""
         return build_key(self.prefix, "fleet", "nodes")
+
+    def rate_window(self, action: str, node_id: str) -> str:
+        """Counter of one node's ``action`` requests in the current fixed window, fleet-wide;
+        expires with the window."""
+        return build_key(self.prefix, "fleet", "rate", action, node_id)
 
     def node_status(self) -> str:
         """Hash: node id -> the status last announced (ready, draining, down)."""

@@ -141,6 +141,7 @@ class _Node:
     node_id: str
     secret: str
     beats: int = 0
+    token: str | None = None  # its claiming registration's; sent on every call after it
 
     def registration(self) -> dict[str, Any]:
         return {
@@ -175,16 +176,22 @@ class SimulatedNodes:
         self.report = LoadReport()
         self.secret_file = Path(stack.info["secret_files"]["hive"])
         self._stop = asyncio.Event()
+        self.tokens: dict[str, str | None] = {}  # node id -> its token, once registered
 
     async def _send(
         self, client: FastHttpClient, node: _Node, path: str, body: dict[str, Any]
     ) -> int:
+        headers = {wire.NODE_SECRET: node.secret}
+        if node.token is not None:
+            headers[wire.NODE_TOKEN] = node.token
         try:
-            reply = await client.post_json(path, body, {wire.NODE_SECRET: node.secret})
+            reply = await client.post_json(path, body, headers)
         except (OSError, EOFError, asyncio.IncompleteReadError, TimeoutError) as exc:
             self.report.errors[type(exc).__name__] += 1
             return 0
         self.report.by_status[reply.status] += 1
+        if reply.status == 200 and path == "/nodes/register":
+            node.token = reply.json().get("node_token") or node.token
         return reply.status
 
     async def _call(
@@ -220,6 +227,7 @@ class SimulatedNodes:
         node = _Node(f"sim-{index:03d}", self.secret_file.read_text().strip())
         status = await self._send(client, node, "/nodes/register", node.registration())
         assert status == 200, f"{node.node_id} could not register: {status}"
+        self.tokens[node.node_id] = node.token
         self._registered += 1
         if self._registered == self.count:
             self._all_registered.set()

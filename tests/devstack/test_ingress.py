@@ -298,10 +298,18 @@ def test_secret_rotation_under_load_fails_no_request(stack: Stack) -> None:
     assert rotated.info["secrets"]["hive"] == new
     beat = {"ips": 1.0}
     path = "/nodes/sim-000/heartbeat"
+    token = nodes.tokens["sim-000"]
+    assert token is not None
+    # The token, issued before the rotation, survives it: only the secret changed.
+    as_node = {wire.NODE_TOKEN: token}
     for _ in range(4):  # both hives
-        refused = rotated.request("POST", "api", path, headers={wire.NODE_SECRET: old}, json=beat)
+        refused = rotated.request(
+            "POST", "api", path, headers={wire.NODE_SECRET: old, **as_node}, json=beat
+        )
         assert refused.status_code == 401
-        accepted = rotated.request("POST", "api", path, headers={wire.NODE_SECRET: new}, json=beat)
+        accepted = rotated.request(
+            "POST", "api", path, headers={wire.NODE_SECRET: new, **as_node}, json=beat
+        )
         assert accepted.status_code == 204
 
 

@@ -22,8 +22,33 @@ from keyforge_shared.protocol import headers as wire
 from tests.conftest import ValkeyFixture
 from tests.support import ADMIN_SECRET, NODE_SECRET, hive_process_env, hive_settings, serve_app
 
+# Membership only: registration, and the requests that must be refused without a token.
 NODE_HEADERS = {wire.NODE_SECRET: NODE_SECRET}
 ADMIN_HEADERS = {wire.ADMIN_SECRET: ADMIN_SECRET}
+# node id -> the token its last claiming registration answered (``register`` keeps it).
+NODE_TOKENS: dict[str, str] = {}
+
+
+def node_headers(node_id: str) -> dict[str, str]:
+    """What a registered node sends on a node-scoped request: the secret and its token."""
+    return {**NODE_HEADERS, wire.NODE_TOKEN: NODE_TOKENS[node_id]}
+
+
+@pytest.fixture(autouse=True)
+def _forget_node_tokens() -> None:
+    """Each test runs on a fresh fleet: no token of an earlier one is valid there."""
+    NODE_TOKENS.clear()
+
+
+MEMBER = "member-node"
+
+
+async def member_headers(client: httpx.AsyncClient, node_id: str = MEMBER) -> dict[str, str]:
+    """Headers of some registered node (registered on first use), for node-scoped requests
+    that name no node (POST /jobs, POST /score, population)."""
+    if node_id not in NODE_TOKENS:
+        await register(client, node_id)
+    return node_headers(node_id)
 
 
 @dataclass
@@ -128,15 +153,24 @@ def registration(node_id: str, **overrides: Any) -> dict[str, Any]:
 
 
 async def register(client: httpx.AsyncClient, node_id: str, **overrides: Any) -> httpx.Response:
+    """Register (claiming the id, or again with the token this module holds for it)."""
+    headers = dict(NODE_HEADERS)
+    if node_id in NODE_TOKENS:
+        headers[wire.NODE_TOKEN] = NODE_TOKENS[node_id]
     response = await client.post(
-        "/nodes/register", json=registration(node_id, **overrides), headers=NODE_HEADERS
+        "/nodes/register", json=registration(node_id, **overrides), headers=headers
     )
     assert response.status_code == 200, response.text
+    token = response.json().get("node_token")
+    if token is not None:
+        NODE_TOKENS[node_id] = token
     return response
 
 
 async def beat(client: httpx.AsyncClient, node_id: str, ips: float = 1000.0) -> httpx.Response:
-    return await client.post(f"/nodes/{node_id}/heartbeat", json={"ips": ips}, headers=NODE_HEADERS)
+    return await client.post(
+        f"/nodes/{node_id}/heartbeat", json={"ips": ips}, headers=node_headers(node_id)
+    )
 
 
 SYSTEM_ASSETS = Path(__file__).resolve().parents[2] / "data" / "system"

@@ -16,7 +16,14 @@ from keyforge_shared.formats import KeycodeTable
 from keyforge_shared.processes import spawn, stop_process, wait_for_port
 from keyforge_shared.scoring import ScoringModel, build_model, load_corpus
 from tests.conftest import ValkeyFixture
-from tests.hive.conftest import NODE_HEADERS, ORIGINAL_DATA, SYSTEM_ASSETS, register
+from tests.hive.conftest import (
+    ADMIN_HEADERS,
+    ORIGINAL_DATA,
+    SYSTEM_ASSETS,
+    member_headers,
+    node_headers,
+    register,
+)
 from tests.support import hive_process_env
 
 PARAMS: dict[str, Any] = {
@@ -61,8 +68,12 @@ def job_spec(
     return spec
 
 
-async def create_job(client: httpx.AsyncClient, spec: dict[str, Any]) -> str:
-    response = await client.post("/jobs", json=spec, headers=NODE_HEADERS)
+async def create_job(
+    client: httpx.AsyncClient, spec: dict[str, Any], as_node: str | None = None
+) -> str:
+    """Register a job as ``as_node`` (a registered node), or as the operator."""
+    headers = node_headers(as_node) if as_node is not None else ADMIN_HEADERS
+    response = await client.post("/jobs", json=spec, headers=headers)
     assert response.status_code == 200, response.text
     job_id: str = response.json()["job_id"]
     return job_id
@@ -70,7 +81,7 @@ async def create_job(client: httpx.AsyncClient, spec: dict[str, Any]) -> str:
 
 async def lease(client: httpx.AsyncClient, node_id: str, wait: float = 0) -> dict[str, Any]:
     response = await client.get(
-        "/jobs/queue", params={"node_id": node_id, "wait": wait}, headers=NODE_HEADERS
+        "/jobs/queue", params={"node_id": node_id, "wait": wait}, headers=node_headers(node_id)
     )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
@@ -78,8 +89,10 @@ async def lease(client: httpx.AsyncClient, node_id: str, wait: float = 0) -> dic
 
 
 async def post_result(client: httpx.AsyncClient, **body: Any) -> httpx.Response:
+    """Post a result as its node (registered first if it is not yet)."""
     body.setdefault("node_id", "node-1")
-    return await client.post("/results", json=body, headers=NODE_HEADERS)
+    headers = await member_headers(client, body["node_id"])
+    return await client.post("/results", json=body, headers=headers)
 
 
 async def ready_node(client: httpx.AsyncClient, node_id: str) -> None:

@@ -9,7 +9,8 @@ import asyncpg
 import httpx
 
 from keyforge_shared.protocol import headers as wire
-from tests.hive.conftest import ADMIN_HEADERS, NODE_HEADERS
+from tests.hive import conftest
+from tests.hive.conftest import ADMIN_HEADERS
 
 
 def job_id(name: str) -> str:
@@ -47,7 +48,8 @@ async def lease(database_url: str, job: str, node_id: str, *, seconds: int = 300
 
 
 def node_headers(node_id: str) -> dict[str, str]:
-    return {**NODE_HEADERS, wire.NODE_ID: node_id}
+    """A registered node's headers, naming itself as well (it must match the token)."""
+    return {**conftest.node_headers(node_id), wire.NODE_ID: node_id}
 
 
 async def admin_put(

@@ -23,7 +23,14 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from keyforge_shared.protocol import headers as wire
-from tests.hive.conftest import ADMIN_HEADERS, NODE_HEADERS, SYSTEM_ASSETS, HivePair, registration
+from tests.hive.conftest import (
+    ADMIN_HEADERS,
+    NODE_HEADERS,
+    SYSTEM_ASSETS,
+    HivePair,
+    node_headers,
+    registration,
+)
 from tests.hive.jobs_support import create_job, job_spec, layout_keys, local_model, ready_node
 
 EXAMPLES = 1000  # every operation reached: about 20 requests per operation of the schema
@@ -77,11 +84,17 @@ header_values = st.sampled_from(HOSTILE_HEADER_VALUES) | st.binary(max_size=24).
     # What a client can put on the wire: no control bytes, no blanks at either end.
     lambda raw: bytes(b for b in raw if b >= 0x20 and b != 0x7F).strip(b" ")
 )
-# Mostly valid credentials: the point is to get past authentication into each handler.
-credentials = st.sampled_from(
-    [NODE_HEADERS, NODE_HEADERS, ADMIN_HEADERS, ADMIN_HEADERS, ADMIN_HEADERS, {},
-     {wire.NODE_SECRET: "wrong"}, {wire.ADMIN_SECRET: NODE_HEADERS[wire.NODE_SECRET]}]
-)  # fmt: skip
+
+
+def credentials() -> st.SearchStrategy[dict[str, str]]:
+    """Mostly valid credentials (node-1's token once it is registered): the point is to
+    get past authentication into each handler."""
+    as_node_1 = node_headers("node-1")
+    return st.sampled_from(
+        [as_node_1, as_node_1, NODE_HEADERS, ADMIN_HEADERS, ADMIN_HEADERS, ADMIN_HEADERS, {},
+         {wire.NODE_SECRET: "wrong"}, {wire.ADMIN_SECRET: NODE_HEADERS[wire.NODE_SECRET]},
+         {**NODE_HEADERS, wire.NODE_TOKEN: "not-a-token"}]
+    )  # fmt: skip
 
 
 def example_bodies(job_id: str) -> dict[tuple[str, str], Any]:
@@ -130,6 +143,7 @@ def fuzz(
     examples = example_bodies(job_id)
     path_values = st.sampled_from([job_id, f"vars/job/{job_id}/k", *PATH_EXAMPLES]) | hostile_text
     seen: Counter[tuple[str, str, int]] = Counter()
+    callers = credentials()
 
     @settings(
         max_examples=EXAMPLES,
@@ -153,7 +167,7 @@ def fuzz(
                 params[name] = data.draw(st.sampled_from(["0", "0.05", "-1", "x", "1e9"]))
             elif parameter["in"] == "query" and data.draw(st.booleans()):
                 params[name] = data.draw(query_values | st.just("node-1"))
-        headers: dict[str, str | bytes] = dict(data.draw(credentials))
+        headers: dict[str, str | bytes] = dict(data.draw(callers))
         for name in data.draw(st.lists(st.sampled_from(FUZZED_HEADERS), max_size=3, unique=True)):
             headers[name] = data.draw(header_values, label=name)
         content: bytes | None = None

@@ -11,7 +11,13 @@ import json
 
 import httpx
 
-from tests.hive.conftest import ADMIN_HEADERS, NODE_HEADERS, HivePair, registration
+from tests.hive.conftest import (
+    ADMIN_HEADERS,
+    NODE_HEADERS,
+    HivePair,
+    member_headers,
+    registration,
+)
 from tests.hive.jobs_support import create_job, job_spec, post_result, ready_node
 
 
@@ -27,10 +33,9 @@ def assert_envelope(response: httpx.Response, *statuses: int) -> None:
 async def test_unicode_digits_in_pinned_keys_are_a_422(
     hives: HivePair, system_assets: set[str]
 ) -> None:
+    as_node = await member_headers(hives.a)
     for pinned in ("²:KC_Q", "\u0661:KC_Q", "9" * 20 + ":KC_Q"):
-        response = await hives.a.post(
-            "/jobs", json=job_spec(pinned_keys=pinned), headers=NODE_HEADERS
-        )
+        response = await hives.a.post("/jobs", json=job_spec(pinned_keys=pinned), headers=as_node)
         assert_envelope(response, 422)
 
 

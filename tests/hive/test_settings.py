@@ -21,7 +21,14 @@ from keyforge_shared.protocol import headers as wire
 from keyforge_shared.runtime_settings import RuntimeSettings
 from tests.assetmgr.harness import manager_settings
 from tests.conftest import ValkeyFixture
-from tests.hive.conftest import ADMIN_HEADERS, NODE_HEADERS, HivePair, register, running_hives
+from tests.hive.conftest import (
+    ADMIN_HEADERS,
+    NODE_HEADERS,
+    HivePair,
+    node_headers,
+    register,
+    running_hives,
+)
 from tests.support import assets_settings, serve_app, wait_until
 
 PROPAGATION_BOUND_S = 1.0
@@ -37,7 +44,7 @@ async def put_settings(client: httpx.AsyncClient, body: Any, **headers: str) -> 
 
 async def interval_header(client: httpx.AsyncClient, node_id: str) -> str:
     response = await client.post(
-        f"/nodes/{node_id}/heartbeat", json={"ips": 1.0}, headers=NODE_HEADERS
+        f"/nodes/{node_id}/heartbeat", json={"ips": 1.0}, headers=node_headers(node_id)
     )
     assert response.status_code == 204, response.text
     return response.headers[wire.HEARTBEAT_INTERVAL]

@@ -10,7 +10,7 @@ import httpx
 from redis.asyncio import Redis
 
 from tests.conftest import ValkeyFixture
-from tests.hive.conftest import NODE_HEADERS, beat, hive_processes, register
+from tests.hive.conftest import beat, hive_processes, node_headers, register
 
 
 async def test_sigterm_answers_parked_long_polls_instead_of_cutting_them(
@@ -20,7 +20,9 @@ async def test_sigterm_answers_parked_long_polls_instead_of_cutting_them(
     async with hive_processes(database_url, valkey, tmp_path, 1, processes) as (hive,):
         await register(hive, "n1")
         poll = asyncio.create_task(
-            hive.get("/jobs/queue", params={"node_id": "n1"}, headers=NODE_HEADERS, timeout=30)
+            hive.get(
+                "/jobs/queue", params={"node_id": "n1"}, headers=node_headers("n1"), timeout=30
+            )
         )
         stream = asyncio.create_task(read_whole_stream(hive))
         await asyncio.sleep(1.0)  # parked: there is no job at all

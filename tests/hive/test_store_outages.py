@@ -30,9 +30,10 @@ from tests.assetmgr.harness import manager_settings, running_manager
 from tests.conftest import ValkeyFixture, postgres_workdir
 from tests.hive.conftest import (
     ADMIN_HEADERS,
-    NODE_HEADERS,
     SYSTEM_ASSETS,
     beat,
+    member_headers,
+    node_headers,
     register,
     running_hives,
 )
@@ -108,12 +109,14 @@ async def test_a_frozen_postgres_gets_fast_503s_while_heartbeats_go_on(
         claimed = local_model(SYSTEM_ASSETS, spec).score(layout.split())
         result = {"job_id": job_id, "layout": layout, "score": claimed, "node_id": "node-1"}
         other_spec = job_spec(params={**spec["params"], "search_steps": 51})
+        as_node = node_headers("node-1")
 
         with frozen(server):
             calls = {
                 "GET /jobs": hive.get("/jobs"),
-                "POST /results": hive.post("/results", json=result, headers=NODE_HEADERS),
-                "POST /jobs": hive.post("/jobs", json=other_spec, headers=NODE_HEADERS),
+                # node-1's token is known to this hive since it registered: no Postgres needed.
+                "POST /results": hive.post("/results", json=result, headers=as_node),
+                "POST /jobs": hive.post("/jobs", json=other_spec, headers=as_node),
                 "GET /jobs/{id}": hive.get(f"/jobs/{job_id}"),
             }
             # All at once: requests that queue for a connection must be bounded too.
@@ -134,9 +137,9 @@ async def test_a_frozen_postgres_gets_fast_503s_while_heartbeats_go_on(
             return (await hive.get("/jobs")).status_code == 200
 
         await wait_until(recovered, timeout_s=15, interval_s=0.2)
-        accepted = await hive.post("/results", json=result, headers=NODE_HEADERS)
+        accepted = await hive.post("/results", json=result, headers=as_node)
         assert accepted.status_code == 200, accepted.text
-        created = await hive.post("/jobs", json=other_spec, headers=NODE_HEADERS)
+        created = await hive.post("/jobs", json=other_spec, headers=as_node)
         assert created.status_code == 200, created.text
         nodes = await hive.get("/nodes", headers=ADMIN_HEADERS)
         assert nodes.status_code == 200, nodes.text
@@ -154,11 +157,12 @@ async def test_jobs_wait_out_a_valkey_data_loss_with_503_not_422(
     )
     async with running_manager(settings), running_hives(database_url, valkey, count=1) as (hive,):
         steps = iter(range(60, 10_000))
+        as_node = await member_headers(hive)  # its token outlives the Valkey data loss
 
         async def post_new_job() -> httpx.Response:
             # A spec never posted before: a known job would be answered without its assets.
             spec = job_spec(params={**job_spec()["params"], "search_steps": next(steps)})
-            return await hive.post("/jobs", json=spec, headers=NODE_HEADERS)
+            return await hive.post("/jobs", json=spec, headers=as_node)
 
         async def published() -> bool:
             return (await post_new_job()).status_code == 200

@@ -196,7 +196,7 @@ async def registered_job(
     client: httpx.AsyncClient, stack: LocalStack, spec: dict[str, Any]
 ) -> AsyncIterator[str]:
     """A job for one test, cancelled after it so the next test's nodes lease only theirs."""
-    job_id = await create_job(client, stack.node_headers, spec)
+    job_id = await create_job(client, stack.admin_headers, spec)
     try:
         yield job_id
     finally:

@@ -15,7 +15,6 @@ from keyforge_assets.app import create_app as create_gateway
 from tests.conftest import ValkeyFixture
 from tests.hive.conftest import (
     ADMIN_HEADERS,
-    NODE_HEADERS,
     SYSTEM_ASSETS,
     publish_assets,
     running_hives,
@@ -66,7 +65,7 @@ async def test_a_group_override_resizes_a_running_node_and_a_node_override_beats
             return worker_plans(node) == list(expected)
 
         await wait_until(lambda: plans_are((1, 10)), timeout_s=60)
-        response = await hive.post("/jobs", json=ortho_job(), headers=NODE_HEADERS)
+        response = await hive.post("/jobs", json=ortho_job(), headers=ADMIN_HEADERS)
         assert response.status_code == 200, response.text
 
         async def working() -> bool:

@@ -106,7 +106,7 @@ async def test_two_nodes_beat_qwerty_by_ten_percent_within_a_minute(
     stack: LocalStack, tmp_path: Path
 ) -> None:
     async with stack.hive() as client, registered_job(client, stack, ortho_job()) as job_id:
-        qwerty = await qwerty_score(client, stack.node_headers, job_id)
+        qwerty = await qwerty_score(client, stack.admin_headers, job_id)
         async with async_assets(stack) as assets:
             bigrams = (await assets.get("/manifest")).json()["files"]["corpora/default/2grams.csv"]
         tamper_cached(tmp_path / "node-0", bigrams)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import stat
+from pathlib import Path
 
 from keyforge_swarm.report import Recorder, percentile
 from keyforge_swarm.sim_node import reference_with_pins
+from keyforge_swarm.tokens import load_tokens, save_tokens
 
 REFERENCE = "KC_Q KC_W KC_E KC_R"
 
@@ -43,3 +46,13 @@ def test_the_reference_layout_gets_its_pins_or_the_job_is_skipped() -> None:
     assert reference_with_pins(config("0:e")) is None  # the char form needs keycodes.json
     assert reference_with_pins(config("9:KC_Q")) is None
     assert reference_with_pins({"definition": {"layouts": {}}}) is None
+
+
+def test_the_swarm_keeps_its_node_tokens_private_between_runs(tmp_path: Path) -> None:
+    path = tmp_path / "swarm-tokens.json"
+    assert load_tokens(path) == {}
+    save_tokens(path, {"swarm-00000": ("swarm-00000:ab12", "tok")})
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_tokens(path) == {"swarm-00000": ("swarm-00000:ab12", "tok")}
+    path.write_text("not json")
+    assert load_tokens(path) == {}

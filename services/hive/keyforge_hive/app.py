@@ -35,7 +35,9 @@ from keyforge_hive.nodes.heartbeat_endpoint import PATH as HEARTBEAT_PATH
 from keyforge_hive.nodes.heartbeat_endpoint import HeartbeatEndpoint, document_heartbeat
 from keyforge_hive.nodes.heartbeats import HeartbeatBatcher
 from keyforge_hive.nodes.last_seen import LastSeenFlusher
+from keyforge_hive.nodes.rate_limits import RateLimiter
 from keyforge_hive.nodes.status import NodeStatusTracker, StatusAnnouncer
+from keyforge_hive.nodes.tokens import TokenDirectory
 from keyforge_hive.records import routes as record_routes
 from keyforge_hive.records.work_units import WorkUnitsFlusher
 from keyforge_hive.settings_sync import SYNC_S, sync_settings
@@ -101,7 +103,7 @@ async def _open_hive(settings: HiveSettings, stack: AsyncExitStack) -> Hive:
     runtime = RuntimeView(stored.settings, stored.version)
     flusher = LastSeenFlusher(pool, lambda: runtime.current.last_seen_flush_s)
     announcer = StatusAnnouncer(flusher)
-    fleet = FleetControl(pool, valkey, keys)
+    fleet = FleetControl(pool, valkey, keys, lambda: runtime.current.max_leases_per_node)
     await fleet.refresh()
     return Hive(
         settings=settings,
@@ -126,6 +128,8 @@ async def _open_hive(settings: HiveSettings, stack: AsyncExitStack) -> Hive:
         stats_cache=StatsCache(),
         jobs=JobsState.open(valkey, keys, pool, lambda: runtime.current.lease_s, fleet.may_lease),
         fleet=fleet,
+        tokens=TokenDirectory(pool),
+        limits=RateLimiter(valkey, keys, runtime),
         work_units=WorkUnitsFlusher(valkey, keys, pool),
         secrets=settings.secrets_keyring(),
     )

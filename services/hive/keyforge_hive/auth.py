@@ -6,6 +6,9 @@
   else missing or wrong is 401.
 * During a rotation the ``*_PREVIOUS`` secret is accepted too. Every candidate
   is compared, in constant time, whatever matched first.
+* The node secret proves membership only: a node-scoped request also carries
+  its node's token (``headers.NODE_TOKEN``), which names the node (:class:`Caller`).
+  The admin secret may act for any node without one.
 """
 
 from __future__ import annotations
@@ -20,12 +23,17 @@ from pydantic import SecretStr
 from starlette.types import Scope
 
 from keyforge_hive.config import HiveSettings
+from keyforge_hive.state import hive_of
 from keyforge_shared.errors import Forbidden, Unauthorized
 from keyforge_shared.protocol import headers
 
 NODE_HEADER = headers.raw(headers.NODE_SECRET)
 ADMIN_HEADER = headers.raw(headers.ADMIN_SECRET)
+TOKEN_HEADER = headers.raw(headers.NODE_TOKEN)
 NODE_AUTH_REQUIRED = f"a valid {headers.NODE_SECRET} header is required"
+TOKEN_REQUIRED = (
+    f"node-scoped requests need the node's {headers.NODE_TOKEN} (from its first registration)"
+)
 
 
 class Role(StrEnum):
@@ -90,6 +98,34 @@ def _role(request: Request) -> Role | None:
     return role_of_scope(request.scope)
 
 
+def token_of_scope(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == TOKEN_HEADER:
+            return bytes(value).decode("latin-1") or None
+    return None
+
+
+def token_required() -> Unauthorized:
+    return Unauthorized(TOKEN_REQUIRED, code="node_token_required")
+
+
+def wrong_node(node_id: str) -> Forbidden:
+    return Forbidden(f"this node token does not belong to node {node_id!r}", code="wrong_node")
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who sent a node-scoped request: the admin (any node), or one proven node."""
+
+    role: Role
+    node_id: str | None  # the token's node; None for the admin
+
+    def check(self, node_id: str) -> None:
+        """403 ``wrong_node`` unless the caller may act as ``node_id``."""
+        if self.node_id is not None and node_id != self.node_id:
+            raise wrong_node(node_id)
+
+
 # Dependencies are async on purpose: FastAPI runs plain-def ones in a thread pool.
 async def require_node(request: Request) -> Role:
     role = _role(request)
@@ -107,5 +143,28 @@ async def require_admin(request: Request) -> Role:
     raise Unauthorized(f"a valid {headers.ADMIN_SECRET} header is required", code="unauthorized")
 
 
-NodeAuth = Annotated[Role, Depends(require_node)]
+async def require_node_identity(request: Request) -> Caller:
+    """A node-scoped request: the admin, or the node secret with a known token; a node
+    id named in ``headers.NODE_ID`` must be the token's (routes check the others)."""
+    role = _role(request)
+    if role is None:
+        raise Unauthorized(NODE_AUTH_REQUIRED, code="unauthorized")
+    if role is Role.ADMIN:
+        return Caller(role, None)
+    token = token_of_scope(request.scope)
+    if token is None:
+        raise token_required()
+    node_id = await hive_of(request).tokens.node_of(token)
+    if node_id is None:
+        raise token_required()
+    caller = Caller(role, node_id)
+    named = request.headers.get(headers.NODE_ID)
+    if named is not None:
+        caller.check(named)
+    return caller
+
+
+# Membership only: registration (which hands out tokens) and the public submissions.
+MemberAuth = Annotated[Role, Depends(require_node)]
+NodeAuth = Annotated[Caller, Depends(require_node_identity)]
 AdminAuth = Annotated[Role, Depends(require_admin)]

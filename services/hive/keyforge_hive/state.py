@@ -17,7 +17,9 @@ from keyforge_hive.jobs.state import JobsState
 from keyforge_hive.nodes.cluster_stats import StatsCache
 from keyforge_hive.nodes.heartbeats import HeartbeatBatcher
 from keyforge_hive.nodes.last_seen import LastSeenFlusher
+from keyforge_hive.nodes.rate_limits import RateLimiter
 from keyforge_hive.nodes.status import NodeStatusTracker, StatusAnnouncer
+from keyforge_hive.nodes.tokens import TokenDirectory
 from keyforge_hive.records.work_units import WorkUnitsFlusher
 from keyforge_shared.keys import Keys
 from keyforge_shared.kv_crypto import Keyring
@@ -40,6 +42,8 @@ class Hive:
     stats_cache: StatsCache
     jobs: JobsState
     fleet: FleetControl
+    tokens: TokenDirectory
+    limits: RateLimiter
     work_units: WorkUnitsFlusher
     secrets: Keyring | None  # None without KEYFORGE_SECRETS_KEY: secret values refused
 

@@ -2,7 +2,8 @@
 
 * ``HiveUnavailable``: no answer, or one that says "later" (429, 502-504,
   any 5xx). The caller backs off and tries again.
-* ``UnknownNode``: 404 ``unknown_node``; the caller registers again.
+* ``UnknownNode``: 404 ``unknown_node``, or 401 ``node_token_required`` (the
+  hive does not know the node's token); the caller registers again.
 * ``AuthRefused``: 401 even after re-reading the secret; the caller backs off
   (a rotation may not have reached the secret file yet) and tries again.
 * ``Refused``: any other 4xx, with its machine code; what it means depends
@@ -12,6 +13,7 @@ A 401 re-reads the secret source and retries once at once: that is how a
 rotated secret reaches a running node. Requests and answers are the
 protocol's models (``keyforge_shared.protocol``), the hive's own; an answer
 that does not parse is the hive not answering properly (``HiveUnavailable``).
+Every call carries the node's token (``headers.NODE_TOKEN``) once it has one.
 """
 
 from __future__ import annotations
@@ -115,9 +117,12 @@ def _hive_clock(response: httpx.Response) -> datetime:
 
 
 class HiveClient:
-    def __init__(self, client: httpx.AsyncClient, secret: SecretSource) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, secret: SecretSource, token: str | None = None
+    ) -> None:
         self.client = client
         self.secret = secret
+        self.token = token  # set by the session from the first registration's answer
 
     async def _call(
         self, method: str, path: str, *, timeout_s: float | None = None, **kwargs: Any
@@ -125,6 +130,8 @@ class HiveClient:
         timeout = httpx.USE_CLIENT_DEFAULT if timeout_s is None else timeout_s
         for attempt in (1, 2):
             secret = {headers.NODE_SECRET: self.secret.current()}
+            if self.token is not None:
+                secret[headers.NODE_TOKEN] = self.token
             try:
                 response = await self.client.request(
                     method, path, headers=secret, timeout=timeout, **kwargs
@@ -142,6 +149,8 @@ class HiveClient:
             raise HiveUnavailable(
                 f"{method} {path}: {status} {error.error}", _retry_after(response)
             )
+        if status == 401 and error.error == "node_token_required":
+            raise UnknownNode(error.detail)
         if status == 401:
             raise AuthRefused(f"the hive refuses the secret in {self.secret.describe()}")
         if status == 404 and error.error == "unknown_node":

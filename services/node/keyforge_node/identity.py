@@ -1,8 +1,12 @@
-"""The node's state dir: its stable id, and a lock so that one node runs per dir.
+"""The node's state dir: its stable id and token, and a lock so that one node runs per dir.
 
 The original made a new id on every start, so a restarted machine looked like
 a new node and its history split. Here the id is made once, kept in
-``<state-dir>/node-id``, and reused on every start.
+``<state-dir>/node-id``, and reused on every start. The first registration
+of an id claims it: the hive answers a token, kept beside the id in
+``<state-dir>/node-token`` (0600), that proves the node is that node. A
+node that lost its token cannot take its id back: it registers under a new
+one (:meth:`NodeIdentity.renew`).
 """
 
 from __future__ import annotations
@@ -11,12 +15,14 @@ import fcntl
 import re
 import secrets
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from keyforge_shared.private_files import write_private
 
 ID_FILE = "node-id"
+TOKEN_FILE = "node-token"  # noqa: S105 - a file name, not a secret
 LOCK_FILE = "node.lock"
 # The hive's NodeId: 1-128 of these characters.
 _VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}\Z")
@@ -42,6 +48,35 @@ def stable_node_id(state_dir: Path) -> str:
     node_id = new_node_id()
     write_private(path, node_id + "\n")
     return node_id
+
+
+@dataclass
+class NodeIdentity:
+    """The node's id and, once a registration claimed it, its token, kept in the state dir."""
+
+    state_dir: Path
+    node_id: str
+    token: str | None
+
+    @classmethod
+    def load(cls, state_dir: Path) -> NodeIdentity:
+        node_id = stable_node_id(state_dir)
+        try:
+            token = (state_dir / TOKEN_FILE).read_text(encoding="utf-8").strip() or None
+        except FileNotFoundError:
+            token = None
+        return cls(state_dir, node_id, token)
+
+    def keep(self, token: str) -> None:
+        write_private(self.state_dir / TOKEN_FILE, token + "\n")
+        self.token = token
+
+    def renew(self) -> str:
+        """A new id, for a node whose id is claimed by a token it does not hold."""
+        (self.state_dir / TOKEN_FILE).unlink(missing_ok=True)
+        self.node_id, self.token = new_node_id(), None
+        write_private(self.state_dir / ID_FILE, self.node_id + "\n")
+        return self.node_id
 
 
 def lock_state_dir(state_dir: Path) -> IO[str]:

@@ -24,7 +24,7 @@ from keyforge_node.calibration import calibration_recipe, measure_in_child
 from keyforge_node.hardware import Hardware, detect_hardware
 from keyforge_node.heartbeat import WorkMeter, heartbeat_loop
 from keyforge_node.hive_client import HiveClient
-from keyforge_node.identity import lock_state_dir, stable_node_id
+from keyforge_node.identity import NodeIdentity, lock_state_dir
 from keyforge_node.outbox import Outbox
 from keyforge_node.session import NodeSession, report
 from keyforge_node.submitter import ResultSender
@@ -114,7 +114,8 @@ async def _run(options: NodeOptions, state_dir: Path) -> int:
         raise SystemExit("keyforge: cannot tell where the asset gateway is: give --assets")
     stopping = asyncio.Event()
     stop_on_signals(stopping)
-    node_id = stable_node_id(state_dir)
+    identity = NodeIdentity.load(state_dir)
+    node_id = identity.node_id
     hardware = detect_hardware()
     log.info(
         "node %s on %s (%d cores), state in %s",
@@ -135,10 +136,11 @@ async def _run(options: NodeOptions, state_dir: Path) -> int:
             return 0
         planned = options.threads or max(hardware.cores - 1, 1)
         session = NodeSession(
-            HiveClient(hive_http, targets.node_secret),
+            HiveClient(hive_http, targets.node_secret, identity.token),
             node_id,
             registration(node_id, hardware, rate * planned, options.labels),
             stopping,
+            identity=identity,
         )
         await session.register()
         if stopping.is_set():

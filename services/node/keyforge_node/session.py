@@ -3,7 +3,10 @@
 Every loop of the node meets the same failures and answers them the same
 way (``recover``): an unknown node registers again (once, however many loops
 noticed), a refused secret and an unreachable hive are waited out with
-backoff. Registration itself retries until a hive accepts it or the node stops.
+backoff (a 429's Retry-After included). Registration itself retries until a
+hive accepts it or the node stops; the token of a claiming registration is
+kept, and an id claimed by a token this node does not hold is given up for a
+new one.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from keyforge_node.hive_client import (
     Refused,
     UnknownNode,
 )
+from keyforge_node.identity import NodeIdentity
 from keyforge_shared.client.backoff import Backoff, pause
 from keyforge_shared.protocol.fleet import EffectiveConfig, NodeConfigView
 from keyforge_shared.protocol.nodes import NodeRegistration, Tuning
@@ -48,6 +52,8 @@ class NodeSession:
     config_version: int | None = None
     # Called with the new config whenever it changes (the runner resizes its workers).
     on_config: Callable[[EffectiveConfig], None] = lambda _: None
+    # Where the id and token are kept (None: not kept, a test's throwaway session).
+    identity: NodeIdentity | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def apply_config(self, view: NodeConfigView) -> None:
@@ -77,9 +83,16 @@ class NodeSession:
                         return
                     continue
                 except Refused as exc:
+                    if exc.code == "node_id_taken" and self.identity is not None:
+                        self._renew_id()
+                        continue
                     raise SystemExit(
                         f"keyforge: the hive refuses this node's registration: {exc}"
                     ) from None
+                if registered.node_token is not None:
+                    self.hive.token = registered.node_token
+                    if self.identity is not None:
+                        self.identity.keep(registered.node_token)
                 self.tuning = registered.tuning
                 self.heartbeat_interval_s = registered.heartbeat_interval_s
                 if registered.config is not None:
@@ -92,6 +105,14 @@ class NodeSession:
                     self.heartbeat_interval_s,
                 )
                 return
+
+    def _renew_id(self) -> None:
+        assert self.identity is not None
+        old = self.node_id
+        self.node_id = self.identity.renew()
+        self.registration = self.registration.model_copy(update={"node_id": self.node_id})
+        self.hive.token = None
+        log.warning("node id %s is claimed by another token; registering as %s", old, self.node_id)
 
     async def recover(
         self,

@@ -7,7 +7,9 @@ one heartbeat interval, as independent machines would. Results go out at
 that holds a lease: the job's reference layout, scored once per job by the
 hive (``POST /score``), so a submission costs the swarm no CPU. At the end
 of ``--duration``, or earlier on SIGTERM or Ctrl-C, it prints a summary
-(``--json``: the contract's line) and exits 1 if any request failed.
+(``--json``: the contract's line) and exits 1 if any request failed. The
+nodes' tokens are kept in the stack's data dir (``--tokens-file``), so a
+later run is the same nodes again.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import logging
 import random
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -28,6 +31,7 @@ from keyforge_shared.client.targets import add_target_arguments, resolve_targets
 from keyforge_swarm.fasthttp import fast_client
 from keyforge_swarm.report import Recorder
 from keyforge_swarm.sim_node import DEFAULT_INTERVAL_S, SimNode, Swarm
+from keyforge_swarm.tokens import FILE_NAME, load_tokens, save_tokens
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +60,10 @@ async def run_swarm(args: argparse.Namespace) -> Recorder:
     client = fast_client(targets.hive, size=size, timeout_s=30.0, max_idle_s=3.0)
     swarm = Swarm(client, targets.node_secret, Recorder(), asyncio.Event())
     spread_s = min(DEFAULT_INTERVAL_S, args.duration / 3)
-    nodes = [SimNode(swarm, f"{args.id_prefix}-{i:05d}") for i in range(args.nodes)]
+    tokens_file = tokens_path(args)
+    kept = load_tokens(tokens_file)
+    bases = [f"{args.id_prefix}-{i:05d}" for i in range(args.nodes)]
+    nodes = [SimNode(swarm, *kept.get(base, (base, None))) for base in bases]
     tasks = [asyncio.create_task(n.run(random.uniform(0, spread_s))) for n in nodes]  # noqa: S311
     tasks.append(asyncio.create_task(submit_results(swarm, args.submit_rate)))
     stop_on_signals(swarm.stopping)
@@ -69,7 +76,17 @@ async def run_swarm(args: argparse.Namespace) -> Recorder:
         for task in unfinished:
             task.cancel()
         await client.aclose()
+        kept.update({b: (n.node_id, n.token) for b, n in zip(bases, nodes, strict=True) if n.token})
+        save_tokens(tokens_file, kept)
     return swarm.recorder
+
+
+def tokens_path(args: argparse.Namespace) -> Path | None:
+    """``--tokens-file``, else the file in ``--stack``'s data dir; None: kept in memory only."""
+    if args.tokens_file is not None:
+        return Path(args.tokens_file)
+    stack_dir: Path | None = getattr(args, "stack", None)
+    return stack_dir / FILE_NAME if stack_dir is not None else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,4 +112,8 @@ def add_commands(sub: Any) -> None:
     swarm.add_argument("--json", action="store_true", help="print the summary as one JSON line")
     swarm.add_argument("--connections", type=int, help=f"pool size (default ≤ {MAX_CONNECTIONS})")
     swarm.add_argument("--id-prefix", default="swarm", help="node ids are <prefix>-00000 ...")
+    swarm.add_argument(
+        "--tokens-file",
+        help=f"where the nodes' tokens are kept between runs (default: the stack's {FILE_NAME})",
+    )
     swarm.set_defaults(run=run)

@@ -42,6 +42,9 @@ class Registered(BaseModel):
     """The answer to a registration: how to work, and how often to beat."""
 
     status: Literal["registered"] = "registered"
+    # Only when this registration claimed the id: the node keeps it (0600) and sends it
+    # as ``headers.NODE_TOKEN`` on every node-scoped request; the hive keeps only a hash.
+    node_token: str | None = Field(default=None, exclude_if=lambda token: token is None)
     tuning: Tuning
     heartbeat_interval_s: float
     # The node's effective layered config (None only from a hive that predates it).

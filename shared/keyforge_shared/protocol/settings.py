@@ -26,6 +26,18 @@ class RuntimeSettings(BaseModel):
     # own. Scores are about 1e6 and deterministic to the last bit on every
     # machine, so a claim further off was computed with other inputs or made up.
     score_tolerance: Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)] = 5.0
+    # How many live leases one node may hold in all (fair shares: round robin over
+    # nodes rather than the fastest poller taking every slot).
+    max_leases_per_node: Annotated[int, Field(ge=0, le=10_000)] = 1
+    # Per-node request budgets per ``rate_window_s``, counted fleet-wide in Valkey;
+    # over budget is 429 with Retry-After. 0 turns a limit off. The defaults sit
+    # far above what a working node sends (a result every few seconds at most).
+    rate_window_s: Annotated[int, Field(ge=1, le=3600)] = 60
+    rate_results: Annotated[int, Field(ge=0, le=10_000_000)] = 1200
+    rate_score: Annotated[int, Field(ge=0, le=10_000_000)] = 1200
+    rate_register: Annotated[int, Field(ge=0, le=10_000_000)] = 120
+    rate_jobs: Annotated[int, Field(ge=0, le=10_000_000)] = 600
+    rate_kv_writes: Annotated[int, Field(ge=0, le=10_000_000)] = 1200
 
     # Open /events streams one client address may hold, fleet-wide (an IPv6
     # client counts per /64). Each costs a thread of the ingress for as long as

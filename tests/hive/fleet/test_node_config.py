@@ -7,9 +7,10 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 
 from keyforge_shared.protocol import headers as wire
-from tests.hive.conftest import ADMIN_HEADERS, NODE_HEADERS, HivePair, beat, register
+from tests.hive.conftest import ADMIN_HEADERS, NODE_HEADERS, HivePair, beat, node_headers, register
 from tests.hive.jobs_support import create_job, job_spec, lease
 from tests.support import wait_until
 
@@ -21,7 +22,7 @@ async def put_layer(client: httpx.AsyncClient, path: str, layer: dict[str, Any])
 
 
 async def node_config(client: httpx.AsyncClient, node_id: str) -> dict[str, Any]:
-    response = await client.get(f"/nodes/{node_id}/config", headers=NODE_HEADERS)
+    response = await client.get(f"/nodes/{node_id}/config", headers=node_headers(node_id))
     assert response.status_code == 200, response.text
     answer: dict[str, Any] = response.json()
     return answer
@@ -82,8 +83,13 @@ async def test_node_beats_group_beats_fleet_and_every_hive_tells_the_version(
     await wait_until(lambda: beats_say(4), timeout_s=5)
     assert (await node_config(hives.b, "n1"))["config"]["thread_count"] == 3
 
-    response = await hives.a.get("/nodes/ghost/config", headers=NODE_HEADERS)
+    response = await hives.a.get("/nodes/ghost/config", headers=ADMIN_HEADERS)
     assert (response.status_code, response.json()["error"]) == (404, "unknown_node")
+    # n1's token asking for another node's config: refused (check_node_scope).
+    response = await hives.a.get("/nodes/ghost/config", headers=node_headers("n1"))
+    assert (response.status_code, response.json()["error"]) == (403, "wrong_node")
+    response = await hives.a.get("/nodes/n1/config", headers=NODE_HEADERS)
+    assert (response.status_code, response.json()["error"]) == (401, "node_token_required")
     assert (await hives.a.get("/nodes/n1/config")).status_code == 401
 
     conn = await asyncpg.connect(hives.database_url)
@@ -100,8 +106,14 @@ async def test_node_beats_group_beats_fleet_and_every_hive_tells_the_version(
     ]
 
 
+@pytest.fixture
+def runtime_cap_lifted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fleet-wide max_leases_per_node (default 1) seeded high: the layers alone cap."""
+    monkeypatch.setenv("KEYFORGE_SETTING_MAX_LEASES_PER_NODE", "100")
+
+
 async def test_a_paused_or_capped_node_gets_no_new_lease(
-    hives: HivePair, system_assets: set[str]
+    runtime_cap_lifted: None, hives: HivePair, system_assets: set[str]
 ) -> None:
     job_id = await create_job(hives.a, job_spec())
     await register(hives.a, "n1", labels={"group": "lab"})

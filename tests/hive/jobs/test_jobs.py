@@ -9,7 +9,14 @@ import asyncpg
 import pytest
 
 from keyforge_hive.jobs.spec import job_id_of
-from tests.hive.conftest import ADMIN_HEADERS, NODE_HEADERS, ORIGINAL_DATA, SYSTEM_ASSETS, HivePair
+from tests.hive.conftest import (
+    ADMIN_HEADERS,
+    NODE_HEADERS,
+    ORIGINAL_DATA,
+    SYSTEM_ASSETS,
+    HivePair,
+    member_headers,
+)
 from tests.hive.jobs_support import (
     create_job,
     job_spec,
@@ -35,7 +42,7 @@ async def test_every_original_keyboard_and_weights_file_registers(
     for board in BOARDS:
         for weights in WEIGHTS:
             spec = job_spec(original_keyboard(board), original_weights(weights))
-            response = await hives.a.post("/jobs", json=spec, headers=NODE_HEADERS)
+            response = await hives.a.post("/jobs", json=spec, headers=await member_headers(hives.a))
             assert response.status_code == 200, (board, weights, response.text)
             answer = response.json()
             # ortho_split.json and row_stagger.json hold the same weights: one job.
@@ -43,10 +50,11 @@ async def test_every_original_keyboard_and_weights_file_registers(
             sent[answer["job_id"]] = spec
     assert len(sent) == len(BOARDS) * len({json.dumps(original_weights(w)) for w in WEIGHTS})
     # One poll per job, each to a different job: the queue goes round, not newest first.
-    await ready_node(hives.b, "node-1")
+    # One node per poll: a node holds one live lease at a time (max_leases_per_node).
     served: dict[str, dict[str, Any]] = {}
-    for _ in sent:
-        answer = await lease(hives.b, "node-1")
+    for index, _ in enumerate(sent):
+        await ready_node(hives.b, f"node-{index}")
+        answer = await lease(hives.b, f"node-{index}")
         assert answer["job_id"] not in served
         served[answer["job_id"]] = answer["config"]
         assert set(answer["assets"]) >= {"corpora/default/1grams.csv", "keycodes.json"}
@@ -64,7 +72,9 @@ async def test_the_job_id_hashes_a_canonical_form_and_the_spec_is_stored_as_sent
     ids = []
     for body in (compact, spaced, json.dumps(implicit)):
         response = await hives.a.post(
-            "/jobs", content=body, headers={**NODE_HEADERS, "Content-Type": "application/json"}
+            "/jobs",
+            content=body,
+            headers={**await member_headers(hives.a), "Content-Type": "application/json"},
         )
         assert response.status_code == 200, response.text
         ids.append(response.json())
@@ -139,7 +149,7 @@ RAW_INVALID = {
 
 async def test_invalid_specs_are_refused(hives: HivePair, system_assets: set[str]) -> None:
     """One hive pair for every case: each is a 422 envelope and registers nothing."""
-    json_headers = {**NODE_HEADERS, "Content-Type": "application/json"}
+    json_headers = {**await member_headers(hives.a), "Content-Type": "application/json"}
     bodies = {case: json.dumps(spec) for case, spec in INVALID_SPECS.items()}
     for case, fragment in RAW_INVALID.items():
         # Bodies Python's json accepts but Postgres could not store.

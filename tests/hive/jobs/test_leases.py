@@ -6,6 +6,7 @@ import asyncio
 import random
 from collections import Counter
 
+import pytest
 from redis.asyncio import Redis
 
 from tests.conftest import ValkeyFixture
@@ -30,14 +31,25 @@ from tests.hive.jobs_support import (
 SLOTS = 8  # the default number of work slots per job
 
 
+@pytest.fixture(autouse=True)
+def _one_node_may_hold_many_leases(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests drive every slot from one or two nodes: lift the per-node cap (default 1,
+    tested in test_fair_leases) through the environment that seeds a fresh fleet's settings."""
+    monkeypatch.setenv("KEYFORGE_SETTING_MAX_LEASES_PER_NODE", "1000")
+
+
 async def test_no_work_for_unknown_or_draining_nodes(
     hives: HivePair, system_assets: set[str]
 ) -> None:
     job_id = await create_job(hives.a, job_spec())
     response = await hives.a.get(
-        "/jobs/queue", params={"node_id": "ghost", "wait": 0}, headers=NODE_HEADERS
+        "/jobs/queue", params={"node_id": "ghost", "wait": 0}, headers=ADMIN_HEADERS
     )
     assert (response.status_code, response.json()["error"]) == (404, "unknown_node")
+    response = await hives.a.get(
+        "/jobs/queue", params={"node_id": "ghost", "wait": 0}, headers=NODE_HEADERS
+    )
+    assert (response.status_code, response.json()["error"]) == (401, "node_token_required")
     response = await hives.a.get("/jobs/queue", params={"node_id": "ghost", "wait": 0})
     assert response.status_code == 401
     await ready_node(hives.a, "node-1")
@@ -91,7 +103,7 @@ async def test_each_slot_is_leased_once_and_jobs_take_turns(
 async def test_an_expired_lease_goes_to_another_node_and_fences_its_old_holder(
     database_url: str, valkey: ValkeyFixture, valkey_admin: Redis, system_assets: set[str]
 ) -> None:
-    await set_runtime_settings(database_url, lease_s=5)
+    await set_runtime_settings(database_url, lease_s=5, max_leases_per_node=1000)
     async with running_hives(database_url, valkey) as (a, b):
         spec = job_spec()
         job_id = await create_job(a, spec)

@@ -22,6 +22,7 @@ from tests.hive.conftest import (
     ORIGINAL_DATA,
     SYSTEM_ASSETS,
     HivePair,
+    member_headers,
     publish_assets,
 )
 from tests.hive.jobs_support import (
@@ -43,7 +44,7 @@ PERCENTAGES = ("sfb", "skip_bigrams", "lateral_stretch", "pinky_scissors", "tri_
 
 async def score(client: httpx.AsyncClient, job_id: str, layout: str) -> httpx.Response:
     return await client.post(
-        "/score", json={"job_id": job_id, "layout": layout}, headers=NODE_HEADERS
+        "/score", json={"job_id": job_id, "layout": layout}, headers=await member_headers(client)
     )
 
 
@@ -69,7 +70,9 @@ async def test_ortho_30_ranking_served_by_the_api(
         else:
             assert response.status_code == 422, (name, response.text)
             assert response.json()["error"] == "invalid_layout"
-    population = await hives.b.get(f"/jobs/{job_id}/population", headers=NODE_HEADERS)
+    population = await hives.b.get(
+        f"/jobs/{job_id}/population", headers=await member_headers(hives.b)
+    )
     ranking = [by_layout[layout] for layout in population.json()["layouts"]]
     scores = {name: model.score(layout.split()) for layout, name in by_layout.items()}
     print("ortho_30 ranking:", ", ".join(f"{n} {scores[n]:.1f}" for n in ranking))
@@ -115,7 +118,7 @@ async def test_results_are_verified_fenced_and_idempotent(
         response = await hives.a.post(
             "/results",
             content=raw.replace("1.0", bad),
-            headers={**NODE_HEADERS, "Content-Type": "application/json"},
+            headers={**await member_headers(hives.a, "n"), "Content-Type": "application/json"},
         )
         assert response.status_code == 422, (bad, response.text)
     unknown = await send(qwerty, job_id="0" * 64)
@@ -223,13 +226,15 @@ async def test_population_is_the_jobs_best_then_neighbours_on_the_same_keyboard(
             )
             assert response.status_code == 200, response.text
             posted.setdefault(job_id, []).append((model.score(keys), text))
-    answer = await hives.a.get(f"/jobs/{ids[0]}/population", headers=NODE_HEADERS)
+    answer = await hives.a.get(f"/jobs/{ids[0]}/population", headers=await member_headers(hives.a))
     layouts = answer.json()["layouts"]
     own = [text for _, text in sorted(posted[ids[0]])][:45]
     neighbours = [text for _, text in sorted(posted[ids[1]])][:5]
     assert layouts == own + neighbours
     assert (await hives.a.get(f"/jobs/{ids[0]}/population")).status_code == 401
-    missing = await hives.a.get(f"/jobs/{'1' * 64}/population", headers=NODE_HEADERS)
+    missing = await hives.a.get(
+        f"/jobs/{'1' * 64}/population", headers=await member_headers(hives.a)
+    )
     assert missing.status_code == 404
 
 

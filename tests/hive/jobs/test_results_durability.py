@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from keyforge_shared.processes import free_port, stop_process
 from keyforge_shared.scoring import ScoringModel
 from tests.conftest import ValkeyFixture
-from tests.hive.conftest import NODE_HEADERS, SYSTEM_ASSETS
+from tests.hive.conftest import SYSTEM_ASSETS, node_headers, register
 from tests.hive.jobs_support import (
     create_job,
     job_spec,
@@ -51,7 +51,9 @@ class Traffic:
         for attempt in range(20):
             client = self.clients[(first + attempt) % 2]
             try:
-                response = await client.post("/results", json=body, headers=NODE_HEADERS)
+                response = await client.post(
+                    "/results", json=body, headers=node_headers(f"node-{first}")
+                )
             except httpx.TransportError:
                 self.resent += 1
                 await asyncio.sleep(0.1)
@@ -113,6 +115,8 @@ async def test_accepted_results_survive_a_hive_killed_mid_traffic(
                 start_hive_process, database_url, valkey, log, ports[0]
             )
 
+        for seed in range(SUBMITTERS):
+            await register(clients[1], f"node-{seed}")
         reference = layout_keys(SYSTEM_ASSETS, spec, "Qwerty")
         await asyncio.gather(
             restart_hive_zero(), *(traffic.submitter(reference, s) for s in range(SUBMITTERS))

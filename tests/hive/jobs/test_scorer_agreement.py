@@ -15,7 +15,7 @@ import pytest
 from keyforge_node.job_model import ModelRecipe, build_job_model
 from keyforge_shared.formats import FormatError, parse_keycodes
 from keyforge_shared.job_scorer import JobScorer, spec_asset_paths
-from tests.hive.conftest import NODE_HEADERS, ORIGINAL_DATA, SYSTEM_ASSETS, HivePair
+from tests.hive.conftest import ADMIN_HEADERS, ORIGINAL_DATA, SYSTEM_ASSETS, HivePair
 from tests.hive.jobs_support import job_spec, post_result, read_json, ready_node
 
 NODE = "agreement-node"
@@ -81,7 +81,7 @@ async def check_agreement(hive: httpx.AsyncClient, root: Path) -> int:
         for variant, pins in pin_variants(root, definition).items():
             spec = job_spec(definition, {}, pinned_keys=pins)
             node = node_scorer(root, spec)
-            created = await hive.post("/jobs", json=spec, headers=NODE_HEADERS)
+            created = await hive.post("/jobs", json=spec, headers=ADMIN_HEADERS)
             where = (board.name, variant)
             if isinstance(node, FormatError):
                 assert created.status_code == 422, (*where, str(node), created.text)

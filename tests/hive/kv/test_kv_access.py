@@ -5,16 +5,17 @@ from __future__ import annotations
 import pytest
 
 from keyforge_shared.protocol import headers as wire
-from tests.hive.conftest import ADMIN_HEADERS, NODE_HEADERS, HivePair
+from tests.hive.conftest import ADMIN_HEADERS, NODE_HEADERS, HivePair, register
 from tests.hive.kv_support import add_job, admin_put, job_id, lease, node_headers
 
 J, K = job_id("job J"), job_id("job K")
+# Caller -> its node id (None: the admin); headers once the fixture registered them.
 CALLERS = {
-    "admin": ADMIN_HEADERS,
-    "node leasing J": node_headers("node-j"),
-    "node without lease": node_headers("node-idle"),
-    "node with an expired lease on J": node_headers("node-late"),
-    "node leasing K": node_headers("node-k"),
+    "admin": None,
+    "node leasing J": "node-j",
+    "node without lease": "node-idle",
+    "node with an expired lease on J": "node-late",
+    "node leasing K": "node-k",
 }
 NAMESPACES = {
     "vars J": f"vars/job/{J}",
@@ -48,6 +49,9 @@ MATRIX = {
 
 @pytest.fixture
 async def leased(hives: HivePair) -> HivePair:
+    for node_id in CALLERS.values():
+        if node_id is not None:
+            await register(hives.a, node_id)
     for job in (J, K):
         await add_job(hives.database_url, job)
     await lease(hives.database_url, J, "node-j")
@@ -60,7 +64,8 @@ async def leased(hives: HivePair) -> HivePair:
 
 async def test_the_access_matrix_holds_cell_by_cell(leased: HivePair) -> None:
     observed: dict[str, dict[str, tuple[int, int, int]]] = {}
-    for caller, headers in CALLERS.items():
+    for caller, node_id in CALLERS.items():
+        headers = node_headers(node_id) if node_id is not None else ADMIN_HEADERS
         observed[caller] = {}
         for label, namespace in NAMESPACES.items():
             client = leased.b if len(observed[caller]) % 2 else leased.a
@@ -94,15 +99,19 @@ async def test_a_node_never_sees_a_secret_value(leased: HivePair) -> None:
     assert (await leased.a.get(f"{path}?reveal=true", headers=ADMIN_HEADERS)).json()["value"] == "v"
 
 
-async def test_a_node_must_name_itself(leased: HivePair) -> None:
-    anonymous = await leased.a.get(f"/kv/vars/job/{J}/present", headers=NODE_HEADERS)
-    assert anonymous.status_code == 403
-    assert wire.NODE_ID in anonymous.json()["detail"]
-    bad = await leased.a.get(
-        f"/kv/vars/job/{J}/present", headers={**NODE_HEADERS, wire.NODE_ID: "a b"}
-    )
-    assert bad.status_code == 400
-    assert (await leased.a.get(f"/kv/vars/job/{J}/present")).status_code == 401
+async def test_a_node_is_who_its_token_says(leased: HivePair) -> None:
+    path = f"/kv/vars/job/{J}/present"
+    anonymous = await leased.a.get(path, headers=NODE_HEADERS)
+    assert anonymous.status_code == 401
+    assert anonymous.json()["error"] == "node_token_required"
+    # node-idle's token claiming to be node-j, the leaseholder: refused, not served.
+    posing = await leased.a.get(path, headers={**node_headers("node-idle"), wire.NODE_ID: "node-j"})
+    assert posing.status_code == 403
+    assert posing.json()["error"] == "wrong_node"
+    # The token alone names the node: no header needed.
+    own = {k: v for k, v in node_headers("node-j").items() if k != wire.NODE_ID}
+    assert (await leased.a.get(path, headers=own)).status_code == 200
+    assert (await leased.a.get(path)).status_code == 401
 
 
 async def test_a_cancelled_job_gives_its_leaseholder_nothing(leased: HivePair) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 from redis.asyncio import Redis
 
+from keyforge_shared.protocol import headers as wire
 from tests.conftest import ValkeyFixture
 from tests.hive.conftest import NODE_HEADERS, hive_processes, registration
 from tests.support import SseReader
@@ -24,20 +25,24 @@ NODES_PER_WAVE = 1_000
 IN_FLIGHT = 256
 
 
-async def post(client: httpx.AsyncClient, url: str, body: dict[str, object]) -> int:
+async def post(
+    client: httpx.AsyncClient, url: str, body: dict[str, object], headers: dict[str, str]
+) -> httpx.Response:
     """One call as a node makes it: a kept-alive connection the server closed just as
     it was reused (a transport error, no answer) is retried once on a fresh one."""
     try:
-        return (await client.post(url, json=body, headers=NODE_HEADERS)).status_code
+        return await client.post(url, json=body, headers=headers)
     except (httpx.ReadError, httpx.RemoteProtocolError):
-        return (await client.post(url, json=body, headers=NODE_HEADERS)).status_code
+        return await client.post(url, json=body, headers=headers)
 
 
 async def arrive(client: httpx.AsyncClient, node_id: str, gate: asyncio.Semaphore) -> list[int]:
     async with gate:
-        registered = await post(client, "/nodes/register", registration(node_id))
-        beat = await post(client, f"/nodes/{node_id}/heartbeat", {"ips": 1000.0})
-    return [registered, beat]
+        registered = await post(client, "/nodes/register", registration(node_id), NODE_HEADERS)
+        token = registered.json().get("node_token", "") if registered.status_code == 200 else ""
+        as_node = {**NODE_HEADERS, wire.NODE_TOKEN: token}
+        beat = await post(client, f"/nodes/{node_id}/heartbeat", {"ips": 1000.0}, as_node)
+    return [registered.status_code, beat.status_code]
 
 
 async def collect_ready(reader: SseReader, seen: Counter[str]) -> None:

@@ -39,7 +39,7 @@ async def seed_live_nodes(valkey: ValkeyFixture, count: int) -> list[HeartbeatIn
                 await pipe.execute()
         await asyncio.gather(
             *(
-                batcher.update_heartbeat(f"node-{i}", encode_telemetry(b))
+                batcher.update_heartbeat(f"node-{i}", encode_telemetry(b), None)
                 for i, b in enumerate(beats)
             )
         )

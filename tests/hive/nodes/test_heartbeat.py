@@ -12,14 +12,18 @@ from keyforge_shared.keys import Keys
 from keyforge_shared.protocol import headers as wire
 from keyforge_swarm.fasthttp import FastHttpClient
 from tests.conftest import ValkeyFixture
-from tests.hive.conftest import NODE_HEADERS, HivePair, beat, hive_processes, register
+from tests.hive.conftest import NODE_HEADERS, HivePair, beat, hive_processes, node_headers, register
 from tests.support import wait_until
 
 keys = Keys()
 
 
 async def test_unknown_node_gets_404_unknown_node(hives: HivePair) -> None:
-    response = await beat(hives.a, "never-registered")
+    # Whatever token it holds (after a Valkey data loss, its own): the node registers again.
+    headers = {**NODE_HEADERS, wire.NODE_TOKEN: "a-token-this-fleet-never-issued"}
+    response = await hives.a.post(
+        "/nodes/never-registered/heartbeat", json={"ips": 1.0}, headers=headers
+    )
     assert response.status_code == 404
     assert response.json()["error"] == "unknown_node"
 
@@ -35,7 +39,7 @@ async def test_heartbeat_is_stored_with_ttl_and_tells_the_interval(hives: HivePa
             "ram_total_bytes": 20,
             "job_id": "a" * 64,
         },
-        headers=NODE_HEADERS,
+        headers=node_headers("n1"),
     )
     assert response.status_code == 204
     assert response.headers[wire.HEARTBEAT_INTERVAL] == "10"
@@ -46,7 +50,7 @@ async def test_heartbeat_is_stored_with_ttl_and_tells_the_interval(hives: HivePa
 async def test_heartbeat_validation(hives: HivePair) -> None:
     await register(hives.a, "n1")
     for bad in ({"ips": -1}, {"ips": "fast"}, {}, {"ips": 1, "temperature_c": 1000}):
-        response = await hives.a.post("/nodes/n1/heartbeat", json=bad, headers=NODE_HEADERS)
+        response = await hives.a.post("/nodes/n1/heartbeat", json=bad, headers=node_headers("n1"))
         assert response.status_code == 422, bad
 
 
@@ -90,7 +94,9 @@ async def test_heartbeats_never_touch_postgres_on_the_request_path(
             replies = await asyncio.gather(
                 *(
                     lean[i % 2].post_json(
-                        f"/nodes/{nodes[i % 200]}/heartbeat", {"ips": i}, NODE_HEADERS
+                        f"/nodes/{nodes[i % 200]}/heartbeat",
+                        {"ips": i},
+                        node_headers(nodes[i % 200]),
                     )
                     for i in range(10_000)
                 )

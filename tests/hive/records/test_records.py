@@ -18,10 +18,10 @@ from redis.asyncio import Redis
 from keyforge_shared.keys import Keys
 from tests.conftest import ValkeyFixture
 from tests.hive.conftest import (
-    NODE_HEADERS,
     SYSTEM_ASSETS,
     HivePair,
     beat,
+    member_headers,
     publish_assets,
     register,
     running_hives,
@@ -46,7 +46,7 @@ def shuffled(layout: str, seed: int, keep: int = 0) -> str:
 
 async def submit(client: httpx.AsyncClient, job_id: str, layout: str, node_id: str) -> bool:
     scored = await client.post(
-        "/score", json={"job_id": job_id, "layout": layout}, headers=NODE_HEADERS
+        "/score", json={"job_id": job_id, "layout": layout}, headers=await member_headers(client)
     )
     assert scored.status_code == 200, scored.text
     reply = await post_result(

@@ -11,7 +11,7 @@
   ``max_leases``.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-27
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 from keyforge_migrations.sql import execute_script
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

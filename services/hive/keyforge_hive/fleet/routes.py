@@ -6,12 +6,12 @@ import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Request
+from fastapi import APIRouter, Body, Path
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from keyforge_hive.auth import AdminAuth, NodeAuth, Role
+from keyforge_hive.auth import AdminAuth, Caller, NodeAuth, Role
 from keyforge_hive.fleet.freeze import (
     FreezeInPast,
     announce_freeze,
@@ -180,21 +180,19 @@ async def delete_node_layer(node_id: NodePath, hive: HiveDep, role: AdminAuth) -
 # --- a node's effective config -------------------------------------------------------
 
 
-def check_node_scope(request: Request, role: Role, node_id: str) -> None:
-    """Where a node-scoped request proves it is that node. The admin may act for any node;
-    the node secret proves membership only, so the node-token check belongs here."""
-    del request, role, node_id
+def check_node_scope(caller: Caller, node_id: str) -> None:
+    """Where a node-scoped request proves it is that node: the admin may act for any
+    node, a node (by its token) for itself only (403 ``wrong_node``)."""
+    caller.check(node_id)
 
 
 @router.get(
     "/nodes/{node_id}/config",
     response_model=NodeConfigView,
-    responses=error_responses(401, 404, 422),
+    responses=error_responses(401, 403, 404, 422),
 )
-async def node_config(
-    node_id: NodePath, request: Request, hive: HiveDep, role: NodeAuth
-) -> NodeConfigView:
-    check_node_scope(request, role, node_id)
+async def node_config(node_id: NodePath, hive: HiveDep, caller: NodeAuth) -> NodeConfigView:
+    check_node_scope(caller, node_id)
     known, group = await hive.fleet.node_group(node_id)
     if not known:
         raise NotFound(f"node {node_id!r} is not registered", code="unknown_node")

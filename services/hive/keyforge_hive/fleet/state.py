@@ -11,7 +11,7 @@ that tick, well inside the shortest heartbeat interval (1 s).
 from __future__ import annotations
 
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +50,8 @@ class FleetControl:
     pool: asyncpg.Pool
     valkey: Redis
     keys: Keys
+    # The fleet-wide runtime setting ``max_leases_per_node``.
+    runtime_cap: Callable[[], int | None] = lambda: None
     snapshot: LayerSnapshot = field(default=EMPTY_SNAPSHOT)
 
     @property
@@ -96,7 +98,7 @@ class FleetControl:
         config, _ = merge_layers(snapshot.layers_for(node_id, group))
         if config.paused:
             return False
-        cap = lease_cap(config.max_leases, runtime_cap=None)
+        cap = lease_cap(config.max_leases, runtime_cap=self.runtime_cap())
         if cap is None:
             return True
         return cap > 0 and int(await self.pool.fetchval(_LIVE_LEASES, node_id)) < cap

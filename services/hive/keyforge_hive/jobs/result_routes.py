@@ -13,14 +13,21 @@ import asyncio
 from fastapi import APIRouter
 
 from keyforge_hive.auth import NodeAuth
-from keyforge_hive.jobs.results import accept_result, invalid, job_scorer, layout_metrics
+from keyforge_hive.jobs.results import (
+    accept_result,
+    check_registered,
+    invalid,
+    job_scorer,
+    layout_metrics,
+)
+from keyforge_hive.nodes.rate_limits import Action
 from keyforge_hive.state import HiveDep
 from keyforge_shared.formats import FormatError
 from keyforge_shared.protocol.errors import error_responses
 from keyforge_shared.protocol.jobs import LayoutScore, ResultAccepted, ResultIn, ScoreIn
 from keyforge_shared.scoring import ScoringModel
 
-router = APIRouter(tags=["results"], responses=error_responses(401, 404, 422, 503))
+router = APIRouter(tags=["results"], responses=error_responses(401, 403, 404, 422, 429, 503))
 
 
 def _score_and_metrics(model: ScoringModel, layout: list[str]) -> tuple[float, dict[str, float]]:
@@ -29,7 +36,12 @@ def _score_and_metrics(model: ScoringModel, layout: list[str]) -> tuple[float, d
 
 # 409: score_mismatch (with expected_score), stale_lease, a closed job.
 @router.post("/results", responses=error_responses(409))
-async def submit_result(body: ResultIn, hive: HiveDep, _: NodeAuth) -> ResultAccepted:
+async def submit_result(body: ResultIn, hive: HiveDep, caller: NodeAuth) -> ResultAccepted:
+    caller.check(body.node_id)
+    if caller.node_id is None:
+        await check_registered(hive, body.node_id)  # a node's token proves it already
+    else:
+        await hive.limits.spend(Action.RESULTS, caller.node_id)
     stored = await accept_result(
         hive,
         job_id=body.job_id,
@@ -42,8 +54,10 @@ async def submit_result(body: ResultIn, hive: HiveDep, _: NodeAuth) -> ResultAcc
 
 
 @router.post("/score")
-async def score_layout(body: ScoreIn, hive: HiveDep, _: NodeAuth) -> LayoutScore:
+async def score_layout(body: ScoreIn, hive: HiveDep, caller: NodeAuth) -> LayoutScore:
     """Any layout with one known keycode per key of the job's geometry; pins are ignored."""
+    if caller.node_id is not None:
+        await hive.limits.spend(Action.SCORE, caller.node_id)
     scorer = await job_scorer(hive, body.job_id)
     try:
         layout = scorer.analysable_layout(body.layout)

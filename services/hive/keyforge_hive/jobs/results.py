@@ -32,7 +32,7 @@ from keyforge_hive.jobs.leases import LeaseId
 from keyforge_hive.jobs.scoring_cache import AssetsUnavailable, assets_recovering
 from keyforge_hive.jobs.store import OPEN_STATUSES, checked_job_id, job_spec_text, unknown_job
 from keyforge_hive.state import Hive
-from keyforge_shared.errors import Conflict, DependencyDown, KeyforgeError
+from keyforge_shared.errors import Conflict, DependencyDown, Forbidden, KeyforgeError, NotFound
 from keyforge_shared.formats import FormatError
 from keyforge_shared.job_scorer import JobScorer
 from keyforge_shared.scoring import ScoringModel
@@ -118,6 +118,12 @@ def layout_metrics(model: ScoringModel, keycodes: list[str]) -> dict[str, float]
     }
 
 
+async def check_registered(hive: Hive, node_id: str) -> None:
+    """Results come from registered nodes only (the admin may post for any of them)."""
+    if await hive.pool.fetchval("SELECT 1 FROM nodes WHERE node_id = $1", node_id) is None:
+        raise NotFound(f"node {node_id!r} is not registered", code="unknown_node")
+
+
 async def accept_result(
     hive: Hive,
     *,
@@ -151,9 +157,10 @@ async def accept_result(
     return stored
 
 
-async def _check_lease(conn: Connection, job_id: str, lease: LeaseId) -> None:
+async def _check_lease(conn: Connection, job_id: str, node_id: str, lease: LeaseId) -> None:
     row = await conn.fetchrow(
-        "SELECT attempt, lease_token FROM job_leases WHERE job_id = $1 AND slot = $2 FOR SHARE",
+        "SELECT attempt, lease_token, node_id FROM job_leases"
+        " WHERE job_id = $1 AND slot = $2 FOR SHARE",
         job_id,
         lease.slot,
     )
@@ -168,6 +175,8 @@ async def _check_lease(conn: Connection, job_id: str, lease: LeaseId) -> None:
         )
     if not hmac.compare_digest(lease.token.encode(), row["lease_token"].encode()):
         raise Conflict("this lease was never issued for this job", code="unknown_lease")
+    if row["node_id"] != node_id:
+        raise Forbidden(f"this lease is not node {node_id!r}'s", code="wrong_node")
 
 
 async def store_result(pool: asyncpg.Pool, result: Verified) -> Stored:
@@ -180,7 +189,7 @@ async def store_result(pool: asyncpg.Pool, result: Verified) -> Stored:
         if job["status"] not in OPEN_STATUSES:
             raise Conflict(f"the job is {job['status']}", code="job_closed")
         if result.lease is not None:
-            await _check_lease(conn, result.job_id, result.lease)
+            await _check_lease(conn, result.job_id, result.node_id, result.lease)
         best: float | None = job["best_score"]
         record = best is None or result.score < best
         # Only a new best needs its metrics (for GET /jobs/{id}): computed then, not per result.

@@ -26,6 +26,7 @@ from keyforge_hive.jobs.store import (
     neighbour_layouts,
     unknown_job,
 )
+from keyforge_hive.nodes.rate_limits import Action
 from keyforge_hive.records.scoring_model import scoring_model
 from keyforge_hive.state import Hive, HiveDep
 from keyforge_shared.errors import KeyforgeError, NotFound
@@ -44,7 +45,7 @@ from keyforge_shared.protocol.jobs import (
 )
 
 router = APIRouter(tags=["jobs"], responses=error_responses(503))
-NODE_ERRORS = error_responses(401, 404, 422)
+NODE_ERRORS = error_responses(401, 403, 404, 422)
 ADMIN_ERRORS = error_responses(401, 403, 404, 409, 422)
 
 JobIdPath = Annotated[str, Path(max_length=200)]
@@ -58,10 +59,12 @@ def invalid_spec(detail: str, code: str = "invalid_spec") -> KeyforgeError:
     return KeyforgeError(detail, code=code, status_code=422)
 
 
-@router.post("/jobs", responses=error_responses(401, 422))
+@router.post("/jobs", responses=error_responses(401, 422, 429))
 async def register_job(
-    spec: JobSpec, request: Request, hive: HiveDep, _: NodeAuth
+    spec: JobSpec, request: Request, hive: HiveDep, caller: NodeAuth
 ) -> JobRegistered:
+    if caller.node_id is not None:
+        await hive.limits.spend(Action.JOBS, caller.node_id)
     try:
         text, value = parse_spec_text(await request.body())
         job_id = job_id_of(value)
@@ -114,10 +117,11 @@ async def lease_work(
     node_id: Annotated[NodeId, Query()],
     request: Request,
     hive: HiveDep,
-    _: NodeAuth,
+    caller: NodeAuth,
     wait: Annotated[float, Query(ge=0, le=20, allow_inf_nan=False)] = 20.0,
 ) -> LeaseAnswer:
     """Long-poll up to ``wait`` seconds (20 at most) for a lease on one job slot."""
+    caller.check(node_id)
     try:
         lease = await hive.jobs.queue.wait_for_lease(node_id, wait, request.is_disconnected)
     except LookupError:

@@ -5,26 +5,21 @@
   and ``secrets/job/J`` (a secret's value stays hidden), writes ``vars/job/J``;
 * a node without a live lease: nothing.
 
-A node names itself with the ``headers.NODE_ID`` header. The node secret is
-shared by the whole fleet, so that name is the node's own claim; what the
-hive checks is that the node so named holds the lease, which is as much as
-a shared secret can prove. Only an admin may ask ``?reveal=true``.
+A node is who its token (``headers.NODE_TOKEN``) says; a ``headers.NODE_ID``
+header, if sent, must name that same node (checked with the token). What
+the hive then checks is that this node holds the lease. Only an admin may
+ask ``?reveal=true``.
 """
 
 from __future__ import annotations
 
 import enum
-import re
 
 import asyncpg
 
-from keyforge_hive.auth import Role
+from keyforge_hive.auth import Caller
 from keyforge_hive.kv.names import Namespace
-from keyforge_shared.errors import Forbidden, KeyforgeError
-from keyforge_shared.protocol import headers
-
-NODE_HEADER = headers.NODE_ID
-_NODE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+from keyforge_shared.errors import Forbidden
 
 # Leases live in job_leases (migration 0003): one row per leased slot, kept
 # after expiry until the slot is leased again, hence the expiry test.
@@ -51,17 +46,6 @@ async def current_lease_job(pool: asyncpg.Pool, node_id: str) -> str | None:
     return jobs[0] if jobs else None
 
 
-def node_id_of(header: str | None) -> str:
-    if header is None:
-        raise Forbidden(
-            f"a node must name itself with the {NODE_HEADER} header to use the KV",
-            code="kv_forbidden",
-        )
-    if not _NODE_ID.match(header):
-        raise KeyforgeError(f"{NODE_HEADER} is not a node id", code="bad_node_id")
-    return header
-
-
 def node_may(access: Access, namespace: Namespace, leased: list[str]) -> bool:
     """The contract's rule: a node reaches only the namespaces of a job it holds a
     live lease on (``vars/fleet`` is the operators'), and writes only its vars."""
@@ -71,16 +55,12 @@ def node_may(access: Access, namespace: Namespace, leased: list[str]) -> bool:
 
 
 async def authorize(
-    pool: asyncpg.Pool,
-    role: Role,
-    node_header: str | None,
-    namespace: Namespace,
-    access: Access,
+    pool: asyncpg.Pool, caller: Caller, namespace: Namespace, access: Access
 ) -> str:
     """Raise 403 unless allowed; returns the actor recorded with a write."""
-    if role is Role.ADMIN:
+    node_id = caller.node_id
+    if node_id is None:
         return "admin"
-    node_id = node_id_of(node_header)
     if not node_may(access, namespace, await leased_jobs(pool, node_id)):
         verb = "read" if access is Access.READ else "write"
         raise Forbidden(

@@ -12,17 +12,17 @@ from __future__ import annotations
 
 from typing import Annotated, cast
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Query
 
 from keyforge_hive.auth import AdminAuth, NodeAuth, Role
 from keyforge_hive.kv import gc as kv_gc
 from keyforge_hive.kv import store as kv_store
 from keyforge_hive.kv.access import Access, authorize
 from keyforge_hive.kv.names import Namespace, parse_kv_path
+from keyforge_hive.nodes.rate_limits import Action
 from keyforge_hive.state import Hive, HiveDep
 from keyforge_shared.errors import DependencyDown, Forbidden, KeyforgeError, NotFound
 from keyforge_shared.kv_crypto import Keyring, SecretsKeyMismatch, SecretTampered
-from keyforge_shared.protocol import headers
 from keyforge_shared.protocol.errors import error_responses
 from keyforge_shared.protocol.kv import (
     KvDeleted,
@@ -35,11 +35,10 @@ from keyforge_shared.protocol.kv import (
     KvState,
 )
 
-router = APIRouter(tags=["kv"], responses=error_responses(401, 403, 503))
+router = APIRouter(tags=["kv"], responses=error_responses(401, 403, 429, 503))
 # Every KV path is parsed by hand (parse_kv_path): 400 bad_key/bad_reveal, 404 unknown.
 KEY_ERRORS = error_responses(400, 404, 422)
 
-NodeHeader = Annotated[str | None, Header(alias=headers.NODE_ID)]
 Flag = Annotated[bool, Query()]
 
 
@@ -106,14 +105,13 @@ async def read(
     path: str,
     *,
     hive: HiveDep,
-    role: NodeAuth,
-    node: NodeHeader = None,
+    caller: NodeAuth,
     history: Flag = False,
     reveal: Flag = False,
 ) -> KvKey | KvKeys:
     namespace, key = parse_kv_path(path)
-    await authorize(hive.pool, role, node, namespace, Access.READ)
-    if reveal and role is not Role.ADMIN:
+    await authorize(hive.pool, caller, namespace, Access.READ)
+    if reveal and caller.role is not Role.ADMIN:
         raise Forbidden("only an admin may reveal a secret", code="reveal_forbidden")
     async with hive.pool.acquire() as db:
         if key is None:
@@ -147,11 +145,11 @@ async def read(
 
 
 @router.put("/kv/{path:path}", responses=KEY_ERRORS)
-async def write(
-    path: str, body: KvPut, hive: HiveDep, role: NodeAuth, node: NodeHeader = None
-) -> KvKey:
+async def write(path: str, body: KvPut, hive: HiveDep, caller: NodeAuth) -> KvKey:
     namespace, key = _target(path)
-    actor = await authorize(hive.pool, role, node, namespace, Access.WRITE)
+    actor = await authorize(hive.pool, caller, namespace, Access.WRITE)
+    if caller.node_id is not None:
+        await hive.limits.spend(Action.KV_WRITES, caller.node_id)
     keyring = _keyring(hive) if namespace.secret else None
     async with hive.pool.acquire() as db:
         row = await kv_store.put_value(
@@ -161,9 +159,11 @@ async def write(
 
 
 @router.delete("/kv/{path:path}", responses=KEY_ERRORS)
-async def delete(path: str, hive: HiveDep, role: NodeAuth, node: NodeHeader = None) -> KvDeleted:
+async def delete(path: str, hive: HiveDep, caller: NodeAuth) -> KvDeleted:
     namespace, key = _target(path)
-    actor = await authorize(hive.pool, role, node, namespace, Access.WRITE)
+    actor = await authorize(hive.pool, caller, namespace, Access.WRITE)
+    if caller.node_id is not None:
+        await hive.limits.spend(Action.KV_WRITES, caller.node_id)
     async with hive.pool.acquire() as db:
         row = await kv_store.delete_key(db, namespace, key, actor=actor)
     if row is None:

@@ -15,14 +15,22 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import asyncpg
 from pydantic import BaseModel, ValidationError
 from redis.exceptions import RedisError
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from keyforge_hive.auth import NODE_AUTH_REQUIRED, role_of_scope
+from keyforge_hive.auth import (
+    NODE_AUTH_REQUIRED,
+    TOKEN_REQUIRED,
+    Role,
+    role_of_scope,
+    token_of_scope,
+)
 from keyforge_hive.nodes.heartbeats import BeatOutcome
 from keyforge_hive.nodes.telemetry import encode_telemetry
+from keyforge_hive.nodes.tokens import token_hash
 from keyforge_hive.state import Hive
 from keyforge_shared.errors import error_response, validation_error_response
 from keyforge_shared.protocol import headers
@@ -48,10 +56,24 @@ async def _read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
+def _caller(scope: Scope) -> Response | bytes | None:
+    """The token hash the beat must match (None: the admin, unchecked), or a 401."""
+    role = role_of_scope(scope)
+    if role is None:
+        return error_response(401, "unauthorized", NODE_AUTH_REQUIRED)
+    if role is Role.ADMIN:
+        return None
+    token = token_of_scope(scope)
+    if token is None:
+        return error_response(401, "node_token_required", TOKEN_REQUIRED)
+    return token_hash(token)
+
+
 async def update_heartbeat_request(hive: Hive, scope: Scope, receive: Receive) -> Response | None:
     """Store one heartbeat; an error response, or None once the beat is stored."""
-    if role_of_scope(scope) is None:
-        return error_response(401, "unauthorized", NODE_AUTH_REQUIRED)
+    digest = _caller(scope)
+    if isinstance(digest, Response):
+        return digest
     node_id: str = scope["path_params"]["node_id"]
     if not _NODE_ID.match(node_id):
         problem = {"loc": ("path", "node_id"), "msg": "must be 1-128 of A-Z a-z 0-9 . _ : -"}
@@ -60,8 +82,9 @@ async def update_heartbeat_request(hive: Hive, scope: Scope, receive: Receive) -
         beat = HeartbeatIn.model_validate_json(await _read_body(receive))
     except ValidationError as exc:
         return validation_error_response(exc.errors(include_url=False, include_input=False))
+    # The token is compared inside the batch's script (its hash is in the registry).
     try:
-        outcome = await hive.heartbeats.update_heartbeat(node_id, encode_telemetry(beat))
+        outcome = await hive.heartbeats.update_heartbeat(node_id, encode_telemetry(beat), digest)
     except (RedisError, ConnectionError):
         return error_response(
             503,
@@ -69,9 +92,24 @@ async def update_heartbeat_request(hive: Hive, scope: Scope, receive: Receive) -
             "heartbeat store unavailable, retry shortly",
             headers={"Retry-After": "2"},
         )
+    return await _refusal(hive, outcome, node_id, scope)
+
+
+async def _refusal(hive: Hive, outcome: BeatOutcome, node_id: str, scope: Scope) -> Response | None:
+    """None for a stored beat; else why not: unknown node (404), or a token that is
+    another node's (403) or nobody's (401), told apart only on this rare path."""
     if outcome is BeatOutcome.UNKNOWN_NODE:
         return error_response(404, "unknown_node", f"node {node_id!r} is not registered")
-    return None
+    if outcome is not BeatOutcome.WRONG_TOKEN:
+        return None
+    token = token_of_scope(scope)
+    try:
+        owner = await hive.tokens.node_of(token) if token else None
+    except (OSError, asyncpg.PostgresError):
+        owner = None
+    if owner is None:
+        return error_response(401, "node_token_required", TOKEN_REQUIRED)
+    return error_response(403, "wrong_node", f"this node token does not belong to node {node_id!r}")
 
 
 class HeartbeatEndpoint:
@@ -129,6 +167,12 @@ def document_heartbeat(schema: dict[str, Any]) -> dict[str, Any]:
                     "schema": {"type": "string", "pattern": _NODE_ID.pattern},
                 },
                 {**secret, "required": False},
+                {
+                    "name": headers.NODE_TOKEN,
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string"},
+                },
             ],
             "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
             "responses": {
@@ -146,7 +190,8 @@ def document_heartbeat(schema: dict[str, Any]) -> dict[str, Any]:
                         },
                     },
                 },
-                "401": _error(401, "no valid secret"),
+                "401": _error(401, "no valid secret, or node_token_required"),
+                "403": _error(403, "wrong_node: the token is another node's"),
                 "404": _error(404, "unknown_node: register again"),
                 "422": _error(422, "invalid heartbeat"),
                 "503": _error(503, "heartbeat store unavailable"),

@@ -3,7 +3,9 @@
 Heartbeats queue up while the previous batch is on its way to Valkey, and
 leave together as one Lua script call (one round trip) that, per node, checks
 the node is registered, stores its telemetry with the TTL, moves it up in the
-live index and derives its status. Batches therefore grow with load by
+live index and derives its status. The node's token is checked in the same
+script: the registry holds its hash beside the node id, so a beat costs no
+Postgres round trip and writes no Postgres. Batches therefore grow with load by
 themselves, with no timer adding latency when the fleet is quiet. Each request
 is answered only after the script that stored its heartbeat returned: nothing
 is acknowledged that is not in Valkey. A failure fails every heartbeat of its
@@ -37,18 +39,24 @@ FLUSHERS = 2
 
 # KEYS: registry, live index, status, drained set, event log, pending work units, then one
 # telemetry key per beat.
-# ARGV: ttl seconds, then node id and telemetry per beat (telemetry starts with "<ips>|").
-# Returns: server time (ms) and, per beat, 0 unknown / 1 stored / the new status if it changed.
+# ARGV: ttl seconds, then node id, token hash (hex; empty: the admin, unchecked) and
+# telemetry (starting with "<ips>|") per beat.
+# Returns: server time (ms) and, per beat, 0 unknown / -1 not this node's token /
+# 1 stored / the new status if it changed.
 # A status change is announced on the event log by the script itself.
 HEARTBEAT_SCRIPT = ANNOUNCE_NODE_STATUS_LUA + with_server_now("""
 local ttl = ARGV[1]
 local out = {}
 for i = 1, #KEYS - 6 do
-  local id = ARGV[2 * i]
-  if redis.call('HEXISTS', KEYS[1], id) == 0 then
+  local id = ARGV[3 * i - 1]
+  local want_hash = ARGV[3 * i]
+  local known = redis.call('HGET', KEYS[1], id)
+  if not known then
     out[i] = 0
+  elseif want_hash ~= '' and known ~= want_hash then
+    out[i] = -1
   else
-    local telemetry = ARGV[2 * i + 1]
+    local telemetry = ARGV[3 * i + 1]
     local previous = redis.call('ZSCORE', KEYS[2], id)
     local ips = tonumber(string.match(telemetry, '^[^|]*')) or 0
     if previous and ips > 0 then
@@ -73,6 +81,7 @@ return {now, out}
 
 
 class BeatOutcome(enum.IntEnum):
+    WRONG_TOKEN = -1
     UNKNOWN_NODE = 0
     STORED = 1
     STATUS_CHANGED = 2
@@ -82,6 +91,7 @@ class BeatOutcome(enum.IntEnum):
 class _Beat:
     node_id: str
     telemetry: bytes
+    token_hash: str  # hex; empty for the admin and the hive itself: not checked
     done: asyncio.Future[BeatOutcome]
 
 
@@ -108,8 +118,12 @@ class HeartbeatBatcher:
     def __post_init__(self) -> None:
         self._script = self.valkey.register_script(HEARTBEAT_SCRIPT)
 
-    async def update_heartbeat(self, node_id: str, telemetry: bytes) -> BeatOutcome:
-        beat = _Beat(node_id, telemetry, asyncio.get_running_loop().create_future())
+    async def update_heartbeat(
+        self, node_id: str, telemetry: bytes, token_hash: bytes | None
+    ) -> BeatOutcome:
+        """Store one beat; ``token_hash`` must be the node's (None: not checked)."""
+        digest = token_hash.hex() if token_hash is not None else ""
+        beat = _Beat(node_id, telemetry, digest, asyncio.get_running_loop().create_future())
         self._pending.append(beat)
         self._wakeup.set()
         return await beat.done
@@ -148,7 +162,7 @@ class HeartbeatBatcher:
         keys += [self.keys.heartbeat(b.node_id) for b in batch]
         args: list[str | bytes | int] = [self.ttl_s()]
         for beat in batch:
-            args += [beat.node_id, beat.telemetry]
+            args += [beat.node_id, beat.token_hash, beat.telemetry]
         try:
             now_ms, codes = await self._script(keys=keys, args=args)
         except Exception as exc:
@@ -162,6 +176,8 @@ class HeartbeatBatcher:
         for beat, code in zip(batch, codes, strict=True):
             if code == 0:
                 outcome = BeatOutcome.UNKNOWN_NODE
+            elif code == -1:
+                outcome = BeatOutcome.WRONG_TOKEN
             elif code == 1:
                 outcome = BeatOutcome.STORED
                 stored.append(StoredBeat(beat.node_id, None))

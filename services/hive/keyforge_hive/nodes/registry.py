@@ -1,8 +1,10 @@
-"""Node registration and the write shield in front of ``hardware_profiles``."""
+"""Node registration (and the claim of a node id) and the write shield in front of
+``hardware_profiles``."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import asyncpg
 from redis.asyncio import Redis
@@ -35,16 +37,22 @@ async def try_reserve_profile_update(
     return bool(await valkey.set(keys.profile_lock(signature), b"1", nx=True, ex=window_s))
 
 
+# One statement, so two first registrations of one id cannot both claim it:
+# $10 the hash of a fresh token, kept only if the id is unclaimed; the update
+# happens only for the id's own token ($11) or the admin ($12). No row back:
+# the id belongs to another token.
 UPSERT_NODE = """
 INSERT INTO nodes (node_id, cpu_signature, cpu_model, cores, l2_cache_kb, ops_per_sec,
-                   arch, ram_total_bytes, labels, status)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, 'ready')
+                   arch, ram_total_bytes, labels, status, token_hash)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, 'ready', $10)
 ON CONFLICT (node_id) DO UPDATE SET
     cpu_signature = EXCLUDED.cpu_signature, cpu_model = EXCLUDED.cpu_model,
     cores = EXCLUDED.cores, l2_cache_kb = EXCLUDED.l2_cache_kb,
     ops_per_sec = EXCLUDED.ops_per_sec, arch = EXCLUDED.arch,
-    ram_total_bytes = EXCLUDED.ram_total_bytes, labels = EXCLUDED.labels
-RETURNING drained
+    ram_total_bytes = EXCLUDED.ram_total_bytes, labels = EXCLUDED.labels,
+    token_hash = COALESCE(nodes.token_hash, EXCLUDED.token_hash)
+WHERE nodes.token_hash IS NULL OR nodes.token_hash = $11 OR $12
+RETURNING drained, token_hash
 """
 
 # The better measured speed wins; the node's own architecture is recorded.
@@ -60,12 +68,28 @@ ON CONFLICT (cpu_signature) DO UPDATE SET
 """
 
 
+@dataclass(frozen=True, slots=True)
+class Stored:
+    drained: bool
+    token_hash: bytes  # the id's token hash, as stored
+    claimed: bool  # this registration claimed the id (with the token offered)
+
+
 async def store_registration(
-    pool: asyncpg.Pool, valkey: Redis, keys: Keys, reg: NodeRegistration, *, window_s: int
-) -> bool:
-    """Upsert the node (and, behind the shield, its profile); returns its drained flag."""
+    pool: asyncpg.Pool,
+    valkey: Redis,
+    keys: Keys,
+    reg: NodeRegistration,
+    *,
+    window_s: int,
+    offered_hash: bytes,
+    presented_hash: bytes | None,
+    admin: bool,
+) -> Stored | None:
+    """Upsert the node (and, behind the shield, its profile); None when the id is
+    another token's. ``offered_hash`` is the hash of the token the id gets if unclaimed."""
     signature = cpu_signature(reg)
-    drained: bool = await pool.fetchval(
+    row = await pool.fetchrow(
         UPSERT_NODE,
         reg.node_id,
         signature,
@@ -76,7 +100,12 @@ async def store_registration(
         reg.arch,
         reg.ram_total_bytes,
         reg.labels,
+        offered_hash,
+        presented_hash,
+        admin,
     )
+    if row is None:
+        return None
     if await try_reserve_profile_update(valkey, keys, signature, window_s):
         await pool.execute(
             UPSERT_PROFILE,
@@ -87,13 +116,17 @@ async def store_registration(
             reg.l2_cache_kb,
             reg.ops_per_sec,
         )
-    return drained
+    stored_hash = bytes(row["token_hash"])
+    return Stored(row["drained"], stored_hash, stored_hash == offered_hash)
 
 
-async def mark_registered(valkey: Redis, keys: Keys, node_id: str, *, drained: bool) -> None:
-    """Make the node known to every hive's heartbeat path."""
+async def mark_registered(
+    valkey: Redis, keys: Keys, node_id: str, *, drained: bool, token_hash: bytes
+) -> None:
+    """Make the node, and the hash its heartbeats must match, known to every hive's
+    heartbeat path (this is also how a Valkey that lost its data learns it again)."""
     async with valkey.pipeline(transaction=True) as tx:
-        tx.hset(keys.node_registry(), node_id, b"1")
+        tx.hset(keys.node_registry(), node_id, token_hash.hex())
         if drained:
             tx.sadd(keys.drained_nodes(), node_id)
         else:

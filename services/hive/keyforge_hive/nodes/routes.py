@@ -8,14 +8,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 
-from keyforge_hive.auth import AdminAuth, NodeAuth
+from keyforge_hive.auth import AdminAuth, MemberAuth, Role, token_of_scope
 from keyforge_hive.fleet.state import group_of
+from keyforge_hive.nodes.rate_limits import Action
 from keyforge_hive.nodes.registry import mark_registered, store_registration, tuning_for
 from keyforge_hive.nodes.telemetry import decode_telemetry, encode_telemetry
+from keyforge_hive.nodes.tokens import new_token, token_hash
 from keyforge_hive.state import HiveDep
-from keyforge_shared.errors import NotFound
+from keyforge_shared.errors import Conflict, NotFound
 from keyforge_shared.protocol.errors import error_responses
 from keyforge_shared.protocol.fields import NodeId
 from keyforge_shared.protocol.nodes import (
@@ -32,16 +34,44 @@ NodePath = Annotated[NodeId, Path()]
 ADMIN_ERRORS = error_responses(401, 403)
 
 
-@router.post("/nodes/register", responses=error_responses(401, 422))
-async def register(body: NodeRegistration, hive: HiveDep, _: NodeAuth) -> Registered:
+@router.post(
+    "/nodes/register",
+    responses=error_responses(401, 409, 422, 429),
+)
+async def register(
+    body: NodeRegistration, request: Request, hive: HiveDep, role: MemberAuth
+) -> Registered:
+    """The first registration of an id claims it (answers ``node_token``); registering
+    a claimed id again needs its token, or the admin secret."""
+    admin = role is Role.ADMIN
+    if not admin:
+        await hive.limits.spend(Action.REGISTER, body.node_id)
     runtime = hive.runtime.current
-    drained = await store_registration(
-        hive.pool, hive.valkey, hive.keys, body, window_s=runtime.profile_lock_window_s
+    presented = token_of_scope(request.scope)
+    token = new_token()
+    stored = await store_registration(
+        hive.pool,
+        hive.valkey,
+        hive.keys,
+        body,
+        window_s=runtime.profile_lock_window_s,
+        offered_hash=token_hash(token),
+        presented_hash=token_hash(presented) if presented else None,
+        admin=admin,
     )
-    await mark_registered(hive.valkey, hive.keys, body.node_id, drained=drained)
+    if stored is None:
+        raise Conflict(
+            f"node id {body.node_id!r} is claimed: register with its token, or under a new id",
+            code="node_id_taken",
+        )
+    hive.tokens.remember(stored.token_hash, body.node_id)
+    await mark_registered(
+        hive.valkey, hive.keys, body.node_id, drained=stored.drained, token_hash=stored.token_hash
+    )
     # Registration counts as the first beat: the node is live from now on.
-    await hive.heartbeats.update_heartbeat(body.node_id, encode_telemetry(HeartbeatIn(ips=0)))
+    await hive.heartbeats.update_heartbeat(body.node_id, encode_telemetry(HeartbeatIn(ips=0)), None)
     return Registered(
+        node_token=token if stored.claimed else None,
         tuning=tuning_for(body),
         heartbeat_interval_s=runtime.heartbeat_interval_s,
         config=hive.fleet.view(body.node_id, group_of(body.labels)),
