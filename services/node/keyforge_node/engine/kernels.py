@@ -59,16 +59,18 @@ IMPROVEMENT = 1e-9
 def _pair_change(t, where, c, old, new):
     """Monogram and pair-term change when character c alone moves from ``old`` to ``new``."""
     mono, placed, cid, freq, cost = t[0], t[1], t[2], t[3], t[4]
-    delta = mono[c, new] - mono[c, old]
     ca = cid[c]
+    # Four independent sums: without fastmath each += waits for the one before it.
+    d0 = d1 = d2 = d3 = 0.0
     for k in range(placed.shape[0]):
         if k == ca:
             continue
         s = where[placed[k]]
-        delta += freq[ca, k, 0] * (cost[new, s, 0] - cost[old, s, 0])
-        delta += freq[ca, k, 1] * (cost[new, s, 1] - cost[old, s, 1])
-        delta += freq[ca, k, 2] * (cost[new, s, 2] - cost[old, s, 2])
-        delta += freq[ca, k, 3] * (cost[new, s, 3] - cost[old, s, 3])
+        d0 += freq[ca, k, 0] * (cost[new, s, 0] - cost[old, s, 0])
+        d1 += freq[ca, k, 1] * (cost[new, s, 1] - cost[old, s, 1])
+        d2 += freq[ca, k, 2] * (cost[new, s, 2] - cost[old, s, 2])
+        d3 += freq[ca, k, 3] * (cost[new, s, 3] - cost[old, s, 3])
+    delta = mono[c, new] - mono[c, old] + ((d0 + d1) + (d2 + d3))
     # the character after itself: bigram aa, skipgram a_a
     delta += freq[ca, ca, 0] * (cost[new, new, 0] - cost[old, old, 0])
     delta += freq[ca, ca, 2] * (cost[new, new, 2] - cost[old, old, 2])
@@ -159,19 +161,36 @@ def _flow_alone(t, g, h, x, old, new):
     """Flow change when character x (place ``x`` in ``placed``) alone changes class."""
     tri, flow, fp = t[5], t[7], t[8]
     active = flow.shape[0] - 1
-    delta = 0.0
     # every trigram holding x, once per place x holds: the others at their classes
-    for pos in range(3):
-        for k1 in range(active):
-            for k2 in range(active):
-                delta += g[pos, x, k1, k2] * (fp[pos, new, k1, k2] - fp[pos, old, k1, k2])
+    # (one running sum per place, so the three chains of additions overlap)
+    d0 = _dot_change(g[0, x], fp[0, new], fp[0, old])
+    d1 = _dot_change(g[1, x], fp[1, new], fp[1, old])
+    d2 = _dot_change(g[2, x], fp[2, new], fp[2, old])
     # x in two places (the third at its class), then in all three
     for c in range(active):
-        delta += h[0, c, x, x] * _d2(flow, 0, 1, new, old, new, old, c)
-        delta += h[1, c, x, x] * _d2(flow, 0, 2, new, old, new, old, c)
-        delta += h[2, c, x, x] * _d2(flow, 1, 2, new, old, new, old, c)
-    delta += tri[x, x, x] * _d3(flow, old, old, old, new, new, new)
-    return delta
+        d0 += h[0, c, x, x] * _d2(flow, 0, 1, new, old, new, old, c)
+        d1 += h[1, c, x, x] * _d2(flow, 0, 2, new, old, new, old, c)
+        d2 += h[2, c, x, x] * _d2(flow, 1, 2, new, old, new, old, c)
+    return (d0 + d1) + (d2 + tri[x, x, x] * _d3(flow, old, old, old, new, new, new))
+
+
+@njit(cache=True, nogil=True)
+def _dot_change(gx, new, old):
+    """sum of gx * (new - old) over two (A, A) matrices, in four running sums."""
+    active = gx.shape[0]
+    s0 = s1 = s2 = s3 = 0.0
+    for k1 in range(active):
+        k2 = 0
+        while k2 + 4 <= active:
+            s0 += gx[k1, k2] * (new[k1, k2] - old[k1, k2])
+            s1 += gx[k1, k2 + 1] * (new[k1, k2 + 1] - old[k1, k2 + 1])
+            s2 += gx[k1, k2 + 2] * (new[k1, k2 + 2] - old[k1, k2 + 2])
+            s3 += gx[k1, k2 + 3] * (new[k1, k2 + 3] - old[k1, k2 + 3])
+            k2 += 4
+        while k2 < active:
+            s0 += gx[k1, k2] * (new[k1, k2] - old[k1, k2])
+            k2 += 1
+    return (s0 + s1) + (s2 + s3)
 
 
 @njit(cache=True, nogil=True)
@@ -179,21 +198,21 @@ def _flow_both(t, h, x, ox, nx, y, oy, ny):
     """The flow change of trigrams holding both x and y beyond what each move makes alone."""
     tri, flow = t[5], t[7]
     active = flow.shape[0] - 1
-    delta = 0.0
+    d0 = d1 = d2 = 0.0
     for c in range(active):
-        delta += h[0, c, x, y] * _d2(flow, 0, 1, nx, ox, ny, oy, c)
-        delta += h[0, c, y, x] * _d2(flow, 0, 1, ny, oy, nx, ox, c)
-        delta += h[1, c, x, y] * _d2(flow, 0, 2, nx, ox, ny, oy, c)
-        delta += h[1, c, y, x] * _d2(flow, 0, 2, ny, oy, nx, ox, c)
-        delta += h[2, c, x, y] * _d2(flow, 1, 2, nx, ox, ny, oy, c)
-        delta += h[2, c, y, x] * _d2(flow, 1, 2, ny, oy, nx, ox, c)
-    delta += tri[x, x, y] * _d3(flow, ox, ox, oy, nx, nx, ny)
-    delta += tri[x, y, x] * _d3(flow, ox, oy, ox, nx, ny, nx)
-    delta += tri[y, x, x] * _d3(flow, oy, ox, ox, ny, nx, nx)
-    delta += tri[y, y, x] * _d3(flow, oy, oy, ox, ny, ny, nx)
-    delta += tri[y, x, y] * _d3(flow, oy, ox, oy, ny, nx, ny)
-    delta += tri[x, y, y] * _d3(flow, ox, oy, oy, nx, ny, ny)
-    return delta
+        d0 += h[0, c, x, y] * _d2(flow, 0, 1, nx, ox, ny, oy, c)
+        d1 += h[0, c, y, x] * _d2(flow, 0, 1, ny, oy, nx, ox, c)
+        d2 += h[1, c, x, y] * _d2(flow, 0, 2, nx, ox, ny, oy, c)
+        d0 += h[1, c, y, x] * _d2(flow, 0, 2, ny, oy, nx, ox, c)
+        d1 += h[2, c, x, y] * _d2(flow, 1, 2, nx, ox, ny, oy, c)
+        d2 += h[2, c, y, x] * _d2(flow, 1, 2, ny, oy, nx, ox, c)
+    d0 += tri[x, x, y] * _d3(flow, ox, ox, oy, nx, nx, ny)
+    d1 += tri[x, y, x] * _d3(flow, ox, oy, ox, nx, ny, nx)
+    d2 += tri[y, x, x] * _d3(flow, oy, ox, ox, ny, nx, nx)
+    d0 += tri[y, y, x] * _d3(flow, oy, oy, ox, ny, ny, nx)
+    d1 += tri[y, x, y] * _d3(flow, oy, ox, oy, ny, nx, ny)
+    d2 += tri[x, y, y] * _d3(flow, ox, oy, oy, nx, ny, ny)
+    return (d0 + d1) + d2
 
 
 @njit(cache=True, nogil=True)
@@ -214,42 +233,58 @@ def _move_flow(t, g, h, x, old, new):
     """Bring G and H up to date after character x (place in ``placed``) changed class."""
     tri_first, tri_middle, tri_last = t[5], t[13], t[14]
     active = g.shape[2]
-    p = g.shape[1]
     # G, x among the other places: first with H as it was (x's own trigrams by old classes)
-    for y in range(p):
-        for c in range(active):
-            a0, a1, a2 = h[0, c, y, x], h[0, c, x, y], h[1, c, x, y]
-            if old < active:
-                g[0, y, old, c] -= a0
-                g[1, y, old, c] -= a1
-                g[2, y, old, c] -= a2
-            if new < active:
-                g[0, y, new, c] += a0
-                g[1, y, new, c] += a1
-                g[2, y, new, c] += a2
-    for y in range(p):
-        for z in range(p):
-            w0, w1, w2 = tri_last[x, y, z], tri_middle[x, y, z], tri_first[x, y, z]
-            if old < active:
-                h[0, old, y, z] -= w0
-                h[1, old, y, z] -= w1
-                h[2, old, y, z] -= w2
-            if new < active:
-                h[0, new, y, z] += w0
-                h[1, new, y, z] += w1
-                h[2, new, y, z] += w2
+    if old < active:
+        _regroup_first(g, h, x, old, -1.0)
+    if new < active:
+        _regroup_first(g, h, x, new, 1.0)
+    _shift(h[0], tri_last[x], old, new)
+    _shift(h[1], tri_middle[x], old, new)
+    _shift(h[2], tri_first[x], old, new)
     # ... then with H as it is now, so a trigram holding x twice ends at (new, new)
+    if old < active:
+        _regroup_second(g, h, x, old, -1.0)
+    if new < active:
+        _regroup_second(g, h, x, new, 1.0)
+
+
+@njit(cache=True, nogil=True)
+def _regroup_first(g, h, x, k, sign):
+    """Add ``sign`` times the trigrams whose earlier other place holds x, at class k."""
+    p, active = g.shape[1], g.shape[2]
+    for y in range(p):
+        g0, g1, g2 = g[0, y, k], g[1, y, k], g[2, y, k]
+        for c in range(active):
+            g0[c] += sign * h[0, c, y, x]
+            g1[c] += sign * h[0, c, x, y]
+            g2[c] += sign * h[1, c, x, y]
+
+
+@njit(cache=True, nogil=True)
+def _regroup_second(g, h, x, k, sign):
+    """Add ``sign`` times the trigrams whose later other place holds x, at class k."""
+    p, active = g.shape[1], g.shape[2]
     for y in range(p):
         for c in range(active):
-            b0, b1, b2 = h[1, c, y, x], h[2, c, y, x], h[2, c, x, y]
-            if old < active:
-                g[0, y, c, old] -= b0
-                g[1, y, c, old] -= b1
-                g[2, y, c, old] -= b2
-            if new < active:
-                g[0, y, c, new] += b0
-                g[1, y, c, new] += b1
-                g[2, y, c, new] += b2
+            g[0, y, c, k] += sign * h[1, c, y, x]
+            g[1, y, c, k] += sign * h[2, c, y, x]
+            g[2, y, c, k] += sign * h[2, c, x, y]
+
+
+@njit(cache=True, nogil=True)
+def _shift(hq, weights, old, new):
+    """Move a character's (P, P) trigram weights from class slice ``old`` to ``new``."""
+    active, p = hq.shape[0], weights.shape[0]
+    if old < active:
+        out = hq[old]
+        for y in range(p):
+            for z in range(p):
+                out[y, z] -= weights[y, z]
+    if new < active:
+        out = hq[new]
+        for y in range(p):
+            for z in range(p):
+                out[y, z] += weights[y, z]
 
 
 @njit(cache=True, nogil=True)
