@@ -47,7 +47,8 @@ SUMMARY_KEYS = ["requests", "failed", "by_status", "p50_ms", "p99_ms"]
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, kernel_cache: Path) -> Iterator[LocalStack]:
+    """The module's stack; its nodes load the session's warm kernels (``kernel_cache``)."""
     yield from local_stack(tmp_path_factory.mktemp("client-stack") / "fleet")
 
 
