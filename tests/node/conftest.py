@@ -4,10 +4,10 @@ A node compiles its numba kernels into its state dir when that has none;
 two fresh nodes doing so at once on a loaded machine spend the first minute
 compiling, past the functional bounds the stack tests assert. Tests that
 start nodes request ``kernel_cache``: it points ``NUMBA_CACHE_DIR`` (which
-nodes prefer to their state dir) at pytest's cache dir, so it survives the
-session and numba recompiles only what changed, and fills it once, in a
-process of its own, before any node starts. A ``NUMBA_CACHE_DIR`` set by the
-caller is kept.
+nodes prefer to their state dir) at pytest's cache dir, so it outlives the
+session and numba recompiles only what changed (a session temp dir when
+that plugin is off), and fills it once, in a process of its own, before any
+node starts. A ``NUMBA_CACHE_DIR`` set by the caller is kept.
 """
 
 from __future__ import annotations
@@ -23,12 +23,17 @@ import pytest
 from keyforge_node.engine import CACHE_ENV
 
 REPO = Path(__file__).resolve().parents[2]
+CACHE_NAME = "numba-kernels"
 WARM_TIMEOUT_S = 900  # a cold compile on a machine shared with other work
 
 
 @pytest.fixture(scope="session")
-def kernel_cache(request: pytest.FixtureRequest) -> Iterator[Path]:
-    chosen = os.environ.get(CACHE_ENV) or str(request.config.cache.mkdir("numba-kernels"))
+def kernel_cache(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
+    cache = getattr(request.config, "cache", None)  # None under ``-p no:cacheprovider``
+    lasting = cache.mkdir(CACHE_NAME) if cache is not None else None
+    chosen = os.environ.get(CACHE_ENV) or str(lasting or tmp_path_factory.mktemp(CACHE_NAME))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(CACHE_ENV, chosen)
         warm = subprocess.run(

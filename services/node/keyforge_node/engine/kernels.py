@@ -163,9 +163,10 @@ def _flow_alone(t, g, h, x, old, new):
     active = flow.shape[0] - 1
     # every trigram holding x, once per place x holds: the others at their classes
     # (one running sum per place, so the three chains of additions overlap)
-    d0 = _dot_change(g[0, x], fp[0, new], fp[0, old])
-    d1 = _dot_change(g[1, x], fp[1, new], fp[1, old])
-    d2 = _dot_change(g[2, x], fp[2, new], fp[2, old])
+    groups = t[15]
+    d0 = _dot_change(g[0, x], fp[0], groups, new, old)
+    d1 = _dot_change(g[1, x], fp[1], groups, new, old)
+    d2 = _dot_change(g[2, x], fp[2], groups, new, old)
     # x in two places (the third at its class), then in all three
     for c in range(active):
         d0 += h[0, c, x, x] * _d2(flow, 0, 1, new, old, new, old, c)
@@ -175,20 +176,40 @@ def _flow_alone(t, g, h, x, old, new):
 
 
 @njit(cache=True, nogil=True)
-def _dot_change(gx, new, old):
-    """sum of gx * (new - old) over two (A, A) matrices, in four running sums."""
-    active = gx.shape[0]
+def _dot_change(gx, fp, groups, new, old):
+    """sum of gx * (fp[new] - fp[old]) over (A, A) matrices: fp[k] is non-zero only
+    on the block of k's group, so only those blocks are read."""
+    if groups[new, 0] == groups[old, 0] and groups[new, 1] == groups[old, 1]:
+        return _block_dot(gx, fp[new], fp[old], groups[new, 0], groups[new, 1], True)
+    return _block_dot(gx, fp[new], fp[old], groups[new, 0], groups[new, 1], False) - _block_dot(
+        gx, fp[old], fp[new], groups[old, 0], groups[old, 1], False
+    )
+
+
+@njit(cache=True, nogil=True)
+def _block_dot(gx, plus, minus, lo, hi, both):
+    """sum over the block [lo, hi)^2 of gx * plus (less gx * minus when ``both``),
+    in four running sums."""
     s0 = s1 = s2 = s3 = 0.0
-    for k1 in range(active):
-        k2 = 0
-        while k2 + 4 <= active:
-            s0 += gx[k1, k2] * (new[k1, k2] - old[k1, k2])
-            s1 += gx[k1, k2 + 1] * (new[k1, k2 + 1] - old[k1, k2 + 1])
-            s2 += gx[k1, k2 + 2] * (new[k1, k2 + 2] - old[k1, k2 + 2])
-            s3 += gx[k1, k2 + 3] * (new[k1, k2 + 3] - old[k1, k2 + 3])
+    for k1 in range(lo, hi):
+        k2 = lo
+        while k2 + 4 <= hi:
+            if both:
+                s0 += gx[k1, k2] * (plus[k1, k2] - minus[k1, k2])
+                s1 += gx[k1, k2 + 1] * (plus[k1, k2 + 1] - minus[k1, k2 + 1])
+                s2 += gx[k1, k2 + 2] * (plus[k1, k2 + 2] - minus[k1, k2 + 2])
+                s3 += gx[k1, k2 + 3] * (plus[k1, k2 + 3] - minus[k1, k2 + 3])
+            else:
+                s0 += gx[k1, k2] * plus[k1, k2]
+                s1 += gx[k1, k2 + 1] * plus[k1, k2 + 1]
+                s2 += gx[k1, k2 + 2] * plus[k1, k2 + 2]
+                s3 += gx[k1, k2 + 3] * plus[k1, k2 + 3]
             k2 += 4
-        while k2 < active:
-            s0 += gx[k1, k2] * (new[k1, k2] - old[k1, k2])
+        while k2 < hi:
+            if both:
+                s0 += gx[k1, k2] * (plus[k1, k2] - minus[k1, k2])
+            else:
+                s0 += gx[k1, k2] * plus[k1, k2]
             k2 += 1
     return (s0 + s1) + (s2 + s3)
 
@@ -234,38 +255,40 @@ def _move_flow(t, g, h, x, old, new):
     tri_first, tri_middle, tri_last = t[5], t[13], t[14]
     active = g.shape[2]
     # G, x among the other places: first with H as it was (x's own trigrams by old classes)
+    groups = t[15]
     if old < active:
-        _regroup_first(g, h, x, old, -1.0)
+        _regroup_first(g, h, x, old, -1.0, groups[old, 0], groups[old, 1])
     if new < active:
-        _regroup_first(g, h, x, new, 1.0)
+        _regroup_first(g, h, x, new, 1.0, groups[new, 0], groups[new, 1])
     _shift(h[0], tri_last[x], old, new)
     _shift(h[1], tri_middle[x], old, new)
     _shift(h[2], tri_first[x], old, new)
     # ... then with H as it is now, so a trigram holding x twice ends at (new, new)
     if old < active:
-        _regroup_second(g, h, x, old, -1.0)
+        _regroup_second(g, h, x, old, -1.0, groups[old, 0], groups[old, 1])
     if new < active:
-        _regroup_second(g, h, x, new, 1.0)
+        _regroup_second(g, h, x, new, 1.0, groups[new, 0], groups[new, 1])
 
 
 @njit(cache=True, nogil=True)
-def _regroup_first(g, h, x, k, sign):
-    """Add ``sign`` times the trigrams whose earlier other place holds x, at class k."""
-    p, active = g.shape[1], g.shape[2]
+def _regroup_first(g, h, x, k, sign, lo, hi):
+    """Add ``sign`` times the trigrams whose earlier other place holds x, at class k
+    (only the classes [lo, hi) of k's group: the flow is zero across groups)."""
+    p = g.shape[1]
     for y in range(p):
         g0, g1, g2 = g[0, y, k], g[1, y, k], g[2, y, k]
-        for c in range(active):
+        for c in range(lo, hi):
             g0[c] += sign * h[0, c, y, x]
             g1[c] += sign * h[0, c, x, y]
             g2[c] += sign * h[1, c, x, y]
 
 
 @njit(cache=True, nogil=True)
-def _regroup_second(g, h, x, k, sign):
+def _regroup_second(g, h, x, k, sign, lo, hi):
     """Add ``sign`` times the trigrams whose later other place holds x, at class k."""
-    p, active = g.shape[1], g.shape[2]
+    p = g.shape[1]
     for y in range(p):
-        for c in range(active):
+        for c in range(lo, hi):
             g[0, y, c, k] += sign * h[1, c, y, x]
             g[1, y, c, k] += sign * h[2, c, y, x]
             g[2, y, c, k] += sign * h[2, c, x, y]
@@ -432,7 +455,7 @@ def polish(t, where, chars, perm, load, free, passes):
 def temper(
     t, where, chars, perm, load, scores, temps, free, sweeps, exchange_every, seed, best_perm, best
 ):
-    """Parallel tempering: ``sweeps`` rounds of one Metropolis swap attempt per replica.
+    """Parallel tempering: ``sweeps`` Metropolis swap attempts per replica.
 
     Rung r of the ladder runs at ``temps[r]`` (coldest first); every
     ``exchange_every`` rounds neighbouring rungs exchange their states with
@@ -449,23 +472,29 @@ def temper(
     exchanges = 0
     g_all, h_all = flow_state(t, where)
     at = np.arange(replicas)  # at[rung] = the state there
-    for sweep in range(sweeps):
+    done = 0
+    while done < sweeps:
+        block = min(exchange_every, sweeps - done)
+        # Between exchanges the replicas are independent: each runs its block of
+        # attempts in one go, with its state and aggregates hot in the cache.
         for rung in range(replicas):
             r = at[rung]
-            i = free[np.random.randint(n)]
-            j = free[np.random.randint(n)]
-            if i == j:
-                continue
             g, h = g_all[r], h_all[r]
-            d = swap_delta(t, where[r], chars[r], load[r], g, h, i, j)
-            ops += 1
-            if d <= 0.0 or np.random.random() < math.exp(-d / temps[rung]):
-                apply_swap(t, where[r], chars[r], perm[r], load[r], g, h, i, j)
-                scores[r] += d
-                if scores[r] < best[0] - IMPROVEMENT:
-                    best[0] = scores[r]
-                    best_perm[:] = perm[r]
-        if (sweep + 1) % exchange_every == 0:
+            for _ in range(block):
+                i = free[np.random.randint(n)]
+                j = free[np.random.randint(n)]
+                if i == j:
+                    continue
+                d = swap_delta(t, where[r], chars[r], load[r], g, h, i, j)
+                ops += 1
+                if d <= 0.0 or np.random.random() < math.exp(-d / temps[rung]):
+                    apply_swap(t, where[r], chars[r], perm[r], load[r], g, h, i, j)
+                    scores[r] += d
+                    if scores[r] < best[0] - IMPROVEMENT:
+                        best[0] = scores[r]
+                        best_perm[:] = perm[r]
+        done += block
+        if block == exchange_every:
             for rung in range(replicas - 1):
                 r, s = at[rung], at[rung + 1]
                 arg = (1.0 / temps[rung] - 1.0 / temps[rung + 1]) * (scores[r] - scores[s])

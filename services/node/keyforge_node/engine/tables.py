@@ -59,7 +59,7 @@ def kernel_tables(model: ScoringModel, alphabet: Sequence[str]) -> tuple[Any, ..
     bigram_cost = costs.pairs.reshape(width, width, 2)[:count, :count, 1]
     skip_cost = costs.skips.reshape(width, width)[:count, :count]
     cost = np.stack([bigram_cost, bigram_cost.T, skip_cost, skip_cost.T], axis=2)
-    flow_class, flow = _flow_classes(costs.flows, costs.classes)
+    flow_class, flow, groups = _flow_classes(costs.flows, costs.classes)
 
     w = model.weights
     # How many slots type each character: constant over the swaps of one alphabet.
@@ -83,29 +83,46 @@ def kernel_tables(model: ScoringModel, alphabet: Sequence[str]) -> tuple[Any, ..
         np.array([w.penalty_imbalance, w.max_hand_imbalance, w.corpus_scale], dtype=np.float64),
         np.ascontiguousarray(tri.transpose(1, 0, 2)),  # [middle, first, last]
         np.ascontiguousarray(tri.transpose(2, 0, 1)),  # [last, first, middle]
+        groups,
     )
 
 
-def _flow_classes(flows: FloatArray, classes: IntArray) -> tuple[IntArray, FloatArray]:
-    """Each slot's *active* flow class and the flow table over those classes.
+def _flow_classes(flows: FloatArray, classes: IntArray) -> tuple[IntArray, FloatArray, IntArray]:
+    """Each slot's *active* flow class, the flow table over those classes, and each
+    class's group as a range of classes.
 
     Only the hand-finger classes that some non-zero flow entry names are
     active (the finger keys of either hand: 8 of the 11); they are numbered
     0..A-1 and every other class becomes the inert class A, whose flow is
-    zero. The kernels keep per-replica aggregates per active class, so fewer
-    classes make them smaller and faster.
+    zero. Classes that meet in a non-zero entry form a group (one per hand),
+    numbered consecutively, so the kernels keep and update per-replica
+    aggregates only over pairs of classes of one group: ``groups[k]`` is the
+    range [start, stop) of class k's group ([0, 0) for the inert class).
     """
     k = HAND_FINGER_CLASSES
     full = flows.reshape(k, k, k)
-    used = np.flatnonzero(
-        (full != 0).any(axis=(1, 2)) | (full != 0).any(axis=(0, 2)) | (full != 0).any(axis=(0, 1))
-    )
+    triples = np.argwhere(full != 0)
+    owner = list(range(k))  # union-find over classes meeting in a non-zero entry
+
+    def root(c: int) -> int:
+        while owner[c] != c:
+            c = owner[c]
+        return c
+
+    for a, b, c in triples.tolist():
+        owner[root(b)] = root(a)
+        owner[root(c)] = root(a)
+    used = sorted({int(c) for c in triples.ravel()}, key=lambda c: (root(c), c))
     active = len(used)
     compact = np.full(k, active, dtype=np.int64)
     compact[used] = np.arange(active)
     table = np.zeros((active + 1,) * 3, dtype=np.float64)
     table[:active, :active, :active] = full[np.ix_(used, used, used)]
-    return compact[classes], table
+    groups = np.zeros((active + 1, 2), dtype=np.int64)
+    for index, c in enumerate(used):
+        members = [i for i, d in enumerate(used) if root(d) == root(c)]
+        groups[index] = (members[0], members[-1] + 1)
+    return compact[classes], table, groups
 
 
 def _pricing_slices(flow: FloatArray) -> FloatArray:
