@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import ssl
 import statistics
 import sys
 import time
@@ -35,12 +36,31 @@ class ClientResult:
     received: list[int]
 
 
-async def _sse_client(port: int, stop_at: float, latencies: list[float]) -> int:
+async def sse_client(
+    port: int,
+    stop_at: float,
+    latencies: list[float],
+    *,
+    host_header: str = "",
+    tls: ssl.SSLContext | None = None,
+    local_addr: str | None = None,
+) -> int:
     """Counts events and their latency; reads big blocks and looks only at ``data:`` lines
-    (chunked-encoding size lines are skipped as they are not ``data:``)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(f"GET /events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
-    await reader.readuntil(b"\r\n\r\n")
+    (chunked-encoding size lines are skipped as they are not ``data:``). With ``tls``
+    the name in ``host_header`` is also the SNI; ``local_addr`` is the client's address."""
+    host = host_header or f"127.0.0.1:{port}"
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1",
+        port,
+        ssl=tls,
+        server_hostname=host.partition(":")[0] if tls else None,
+        local_addr=(local_addr, 0) if local_addr else None,
+    )
+    writer.write(f"GET /events HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    head = await reader.readuntil(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        writer.close()
+        raise ConnectionError(head.split(b"\r\n", 1)[0].decode())
     received = 0
     pending = b""
     try:
@@ -69,7 +89,7 @@ async def _sse_client(port: int, stop_at: float, latencies: list[float]) -> int:
 async def _run_clients(ports: list[int], count: int, stop_at: float) -> ClientResult:
     latencies: list[float] = []
     tasks = [
-        asyncio.create_task(_sse_client(ports[i % len(ports)], stop_at, latencies))
+        asyncio.create_task(sse_client(ports[i % len(ports)], stop_at, latencies))
         for i in range(count)
     ]
     received = await asyncio.gather(*tasks)

@@ -49,6 +49,8 @@ class Backends:
             "KEYFORGE_VALKEY_URL": self.valkey_url("hive"),
             "HIVE_SECRET": NODE_SECRET,
             "HIVE_ADMIN_SECRET": ADMIN_SECRET,
+            # Every benchmark client connects from one loopback address.
+            "KEYFORGE_SETTING_SSE_STREAMS_PER_ADDRESS": "100000",
         }
 
 

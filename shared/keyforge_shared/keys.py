@@ -122,6 +122,12 @@ class Keys:
         frozen (seed 003: "key absent, not frozen"); a freeze with an end expires with it."""
         return build_key(self.prefix, "fleet", "freeze")
 
+    def event_streams(self, client: str) -> str:
+        """Sorted set: the open ``/events`` streams of one client address (or IPv6 /64),
+        fleet-wide: stream token -> when its lease ends (ms). Each hive renews the
+        leases of its own streams, so a hive that died frees its slots by itself."""
+        return build_key(self.prefix, "fleet", "sse-streams", client)
+
     # asset plane: written by assetmgr, read by the gateway and the hive
     def asset_manifest(self) -> str:
         return build_key(self.prefix, "asset", "manifest")

@@ -120,7 +120,7 @@ def test_each_host_reaches_its_service(stack: Stack) -> None:
     page = stack.get("", "/")
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
-    assert "<title>KeyForge</title>" in page.text
+    assert "<title>KeyForge fleet</title>" in page.text
     # The landing page's own files pass its CSP.
     assert stack.get("", "/style.css").headers["content-type"].startswith("text/css")
 

@@ -173,6 +173,9 @@ def test_stopping_foreground_up_stops_every_child(stack_dir: Path, sig: int) -> 
     finally:
         if supervisor.poll() is None:
             supervisor.kill()
+            supervisor.wait(10)
+        if supervisor.stdout is not None:
+            supervisor.stdout.close()
 
 
 def test_second_up_on_the_same_data_dir_is_refused(stack_dir: Path) -> None:

@@ -18,6 +18,7 @@ from keyforge_hive import metrics_routes, settings_routes
 from keyforge_hive.auth import Authenticator
 from keyforge_hive.config import HiveSettings
 from keyforge_hive.events.fanout import KEEPALIVE_S, EventFanout
+from keyforge_hive.events.limits import RENEW_S, StreamLeases
 from keyforge_hive.events.sse import EventStream
 from keyforge_hive.fleet import routes as fleet_routes
 from keyforge_hive.fleet.state import FleetControl
@@ -121,6 +122,7 @@ async def _open_hive(settings: HiveSettings, stack: AsyncExitStack) -> Hive:
         last_seen=flusher,
         announcer=announcer,
         fanout=EventFanout(reader, keys),
+        stream_leases=StreamLeases(valkey, keys),
         stats_cache=StatsCache(),
         jobs=JobsState.open(valkey, keys, pool, lambda: runtime.current.lease_s, fleet.may_lease),
         fleet=fleet,
@@ -144,6 +146,7 @@ def _start_loops(hive: Hive) -> list[asyncio.Task[None]]:
         "heartbeat-flusher": hive.heartbeats.run(),
         "event-fanout": hive.fanout.run(),
         "sse-keepalive": run_every("sse-keepalive", lambda: KEEPALIVE_S, hive.fanout.keepalive),
+        "sse-leases": run_every("sse-leases", lambda: RENEW_S, hive.stream_leases.renew),
         "node-monitor": run_every("node-monitor", lambda: MONITOR_TICK_S, hive.node_status.tick),
         "last-seen-flusher": run_every(
             "last-seen-flusher", lambda: FLUSH_TICK_S, hive.last_seen.flush

@@ -35,6 +35,12 @@ async def metrics(hive: HiveDep) -> str:
             hive.fanout.dropped_clients,
         ),
         (
+            "keyforge_sse_refused_total",
+            "counter",
+            "SSE streams refused at the per-address cap",
+            hive.stream_leases.refused,
+        ),
+        (
             "keyforge_events_read_total",
             "counter",
             "Events read from the bus",

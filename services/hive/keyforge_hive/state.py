@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from keyforge_hive.config import HiveSettings
 from keyforge_hive.events.fanout import EventFanout
+from keyforge_hive.events.limits import StreamLeases
 from keyforge_hive.fleet.state import FleetControl
 from keyforge_hive.jobs.state import JobsState
 from keyforge_hive.nodes.cluster_stats import StatsCache
@@ -35,6 +36,7 @@ class Hive:
     last_seen: LastSeenFlusher
     announcer: StatusAnnouncer
     fanout: EventFanout
+    stream_leases: StreamLeases
     stats_cache: StatsCache
     jobs: JobsState
     fleet: FleetControl

@@ -27,6 +27,12 @@ class RuntimeSettings(BaseModel):
     # machine, so a claim further off was computed with other inputs or made up.
     score_tolerance: Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)] = 5.0
 
+    # Open /events streams one client address may hold, fleet-wide (an IPv6
+    # client counts per /64). Each costs a thread of the ingress for as long as
+    # it lasts; 20 leaves room for a household or an office behind one NAT with
+    # a few dashboards each, and an operator raises it for a bigger one.
+    sse_streams_per_address: Annotated[int, Field(ge=1, le=100_000)] = 20
+
     @property
     def heartbeat_interval_s(self) -> float:
         """Nodes beat three times per TTL, so one lost beat never expires them."""

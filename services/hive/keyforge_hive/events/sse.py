@@ -5,6 +5,9 @@ a stream the moment it drops the client (its queue overflowed: the socket
 stopped draining) and a write costs no more than the write itself: each
 event is encoded once per hive, and what queued up while a client's last
 write was going out leaves in one write.
+
+One client address holds at most ``sse_streams_per_address`` streams across
+the fleet (``limits``); one more is answered 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -16,12 +19,15 @@ from redis.asyncio import Redis
 from starlette.types import Receive, Scope, Send
 
 from keyforge_hive.events.fanout import EventFanout, Frame, Subscriber, frame_of, id_key
-from keyforge_shared.errors import error_response
+from keyforge_hive.events.limits import StreamLeases
+from keyforge_shared.errors import STORE_DOWN_ERRORS, STORE_DOWN_RETRY_AFTER_S, error_response
 from keyforge_shared.events import HISTORY_LEN, edge_event_id, entries_after
 from keyforge_shared.keys import Keys
 from keyforge_shared.strict_input import parse_uint
 
 RETRY_MS = 2000
+# A refused stream waits this long: slots free up only as other streams end.
+CAP_RETRY_AFTER_S = 10
 COALESCE_MAX = 64
 HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -65,21 +71,56 @@ class EventStream:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         hive = scope["app"].state.hive
-        await _Connection(hive.fanout, hive.valkey, hive.keys).serve(scope, receive, send)
+        connection = _Connection(hive.fanout, hive.valkey, hive.keys, hive.stream_leases)
+        await connection.serve(scope, receive, send, hive.runtime.current.sse_streams_per_address)
 
 
 class _Connection:
-    def __init__(self, fanout: EventFanout, valkey: Redis, keys: Keys) -> None:
+    def __init__(
+        self, fanout: EventFanout, valkey: Redis, keys: Keys, leases: StreamLeases
+    ) -> None:
         self.fanout = fanout
         self.valkey = valkey
         self.keys = keys
+        self.leases = leases
 
-    async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def serve(self, scope: Scope, receive: Receive, send: Send, cap: int) -> None:
         last_id = _last_event_id(scope)
         if last_id is not None and not _is_event_id(last_id):
             response = error_response(400, "bad_last_event_id", "Last-Event-ID is not an event id")
             await response(scope, receive, send)
             return
+        # The client address uvicorn settled on: X-Forwarded-For from a trusted
+        # proxy (KEYFORGE_TRUSTED_PROXIES), else the TCP peer.
+        client = scope.get("client")
+        try:
+            lease = await self.leases.take(client[0] if client else None, cap)
+        except STORE_DOWN_ERRORS:
+            response = error_response(
+                503,
+                "dependency_down",
+                "valkey is not answering, retry shortly",
+                headers={"Retry-After": str(STORE_DOWN_RETRY_AFTER_S)},
+            )
+            await response(scope, receive, send)
+            return
+        if lease is None:
+            response = error_response(
+                429,
+                "too_many_streams",
+                f"this address already holds {cap} event streams",
+                headers={"Retry-After": str(CAP_RETRY_AFTER_S)},
+            )
+            await response(scope, receive, send)
+            return
+        try:
+            await self._serve(receive, send, last_id)
+        finally:
+            # Valkey down: the lease is no longer renewed and expires by itself.
+            with contextlib.suppress(*STORE_DOWN_ERRORS):
+                await self.leases.release(lease)
+
+    async def _serve(self, receive: Receive, send: Send, last_id: str | None) -> None:
         subscriber = self.fanout.subscribe()
         subscriber.streamer = asyncio.current_task()
         watcher = asyncio.create_task(self._until_disconnect(receive, subscriber))
