@@ -29,7 +29,7 @@ from keyforge_shared.scoring import ScoringModel, build_model
 from ..shared.scoring import original_data
 
 SYSTEM = Path(__file__).resolve().parents[2] / "data" / "system"
-SWAPS = 40
+SWAPS = 200
 SEQUENCES = 3
 
 pytestmark = pytest.mark.skipif(not engine.compiled_available(), reason="numba unavailable")
@@ -102,20 +102,23 @@ def test_compiled_deltas_equal_full_rescoring(source: str, board: str, shared: b
         reps = tables.Replicas.of(scorer, [start])
         state = scorer.state(start)
         before = scorer.score_state(state)
-        for _ in range(SWAPS):
-            i, j = rng.randrange(count), rng.randrange(count)
-            pairs = np.array([[i, j]], dtype=np.int64)
-            where, chars, perm, load = reps.where[0], reps.chars[0], reps.perm[0], reps.load[0]
-            delta = kernels.price_swaps(compiled, where, chars, perm, load, pairs, True)[0]
+        # One kernel call prices and applies the whole sequence, so the flow aggregates it
+        # keeps are updated swap after swap, never rebuilt.
+        pairs = np.array(
+            [(rng.randrange(count), rng.randrange(count)) for _ in range(SWAPS)], dtype=np.int64
+        )
+        where, chars, perm, load = reps.where[0], reps.chars[0], reps.perm[0], reps.load[0]
+        deltas = kernels.price_swaps(compiled, where, chars, perm, load, pairs, True)
+        for (i, j), delta in zip(pairs.tolist(), deltas, strict=True):
             scorer.apply_swap(state, i, j)
             after = scorer.score_state(state)
             assert abs(delta - (after - before)) <= 1e-9 * max(1.0, abs(before)), (i, j)
-            # The compiled state is the layout's own state, swap after swap.
-            assert reps.layout(reps.perm[0]) == state.layout()
-            assert (reps.where[0] == state.slots).all()
-            assert list(reps.chars[0]) == state.chars
-            assert (int(reps.load[0][0]), int(reps.load[0][1])) == (state.left, state.right)
             before = after
+        # The compiled state is the layout's own state after the sequence.
+        assert reps.layout(reps.perm[0]) == state.layout()
+        assert (reps.where[0] == state.slots).all()
+        assert list(reps.chars[0]) == state.chars
+        assert (int(reps.load[0][0]), int(reps.load[0][1])) == (state.left, state.right)
 
 
 def test_a_tempering_batch_keeps_pins_and_reports_exact_scores() -> None:

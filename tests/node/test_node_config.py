@@ -51,7 +51,7 @@ async def put_layer(hive: httpx.AsyncClient, path: str, layer: dict[str, object]
 
 
 async def test_a_group_override_resizes_a_running_node_and_a_node_override_beats_it(
-    fleet: tuple[httpx.AsyncClient, str, str], tmp_path: Path
+    fleet: tuple[httpx.AsyncClient, str, str], tmp_path: Path, kernel_cache: Path
 ) -> None:
     hive, hive_url, assets_url = fleet
     secret_file = tmp_path / "secret"

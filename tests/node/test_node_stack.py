@@ -47,7 +47,8 @@ SUMMARY_KEYS = ["requests", "failed", "by_status", "p50_ms", "p99_ms"]
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, kernel_cache: Path) -> Iterator[LocalStack]:
+    """The module's stack; its nodes load the session's warm kernels (``kernel_cache``)."""
     yield from local_stack(tmp_path_factory.mktemp("client-stack") / "fleet")
 
 
@@ -226,28 +227,39 @@ async def node_last_seen(
 async def test_a_rotated_secret_reaches_a_running_node_and_a_swarm_without_a_restart(
     stack: LocalStack, tmp_path: Path
 ) -> None:
-    swarm = await asyncio.create_subprocess_exec(
-        *keyforge_argv(
-            "swarm",
-            "--stack",
-            str(stack.data_dir),
-            "--nodes",
-            "50",
-            "--duration",
-            "300",  # stopped by SIGTERM once the rotation is over
-            "--json",
-            "--id-prefix",
-            "rotation",
-        ),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
     async with (
         stack.hive() as client,
         registered_job(client, stack, ortho_job(pinned_keys="10:KC_A")),
         running_nodes(stack, tmp_path, 1) as (node,),
     ):
+        # The node takes its lease first: 50 simulated nodes polling from the start
+        # take all of the job's 8 slots while the real node is still calibrating.
         await wait_until(_sync(node.accepted_scores), timeout_s=60, interval_s=0.5)
+        swarm = await asyncio.create_subprocess_exec(
+            *keyforge_argv(
+                "swarm",
+                "--stack",
+                str(stack.data_dir),
+                "--nodes",
+                "50",
+                "--duration",
+                "300",  # stopped by SIGTERM once the rotation is over
+                "--json",
+                "--id-prefix",
+                "rotation",
+            ),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+
+        async def swarm_registered() -> bool:
+            listed: list[dict[str, Any]] = (
+                await client.get("/nodes", headers=stack.admin_headers)
+            ).json()
+            count: int = sum(str(n["node_id"]).startswith("rotation-") for n in listed)
+            return count == 50
+
+        await wait_until(swarm_registered, timeout_s=60, interval_s=0.5)
         old_secret = stack.node_headers
         rotated = await asyncio.to_thread(
             keyforge, "secret", "rotate", "--data-dir", str(stack.data_dir)

@@ -7,8 +7,10 @@ meet (as a bigram either way round, or as the ends of a trigram), per pair of
 that the hand-finger flow term multiplies. Only characters the job's
 alphabet places are kept (a character no key types sits in the absent slot,
 whose every cost is zero), so for P placed characters and K keys the tables
-take 8 (4 P^2 + P^3 + 4 K^2) bytes: 104 keys of distinct characters make
-about 9.4 MB, a 30-key board 0.3 MB.
+take 8 (4 P^2 + 3 P^3 + 4 K^2) bytes (the trigram weights in three orders, so
+each kernel loop reads them contiguously): 104 keys of distinct characters
+make about 27 MB, a 30-key board 0.7 MB. Each replica adds its flow
+aggregates, 8 (24 P^2 + 192 P) bytes (``kernels.flow_state``).
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from typing import Any
 import numpy as np
 
 from keyforge_shared.scoring import ScoringModel
-from keyforge_shared.scoring.slots import THUMB, FloatArray, IntArray
+from keyforge_shared.scoring.costs import HAND_FINGER_CLASSES
+from keyforge_shared.scoring.slots import FloatArray, IntArray
 
-TRIGRAM_TABLE_MAX = 2_000_000  # P^3 entries (P <= 125): 16 MB; larger alphabets run in Python
+TRIGRAM_TABLE_MAX = 2_000_000  # P^3 entries (P <= 125): 3 x 16 MB; larger alphabets run in Python
 
 
 def kernel_tables(model: ScoringModel, alphabet: Sequence[str]) -> tuple[Any, ...] | None:
@@ -56,9 +59,7 @@ def kernel_tables(model: ScoringModel, alphabet: Sequence[str]) -> tuple[Any, ..
     bigram_cost = costs.pairs.reshape(width, width, 2)[:count, :count, 1]
     skip_cost = costs.skips.reshape(width, width)[:count, :count]
     cost = np.stack([bigram_cost, bigram_cost.T, skip_cost, skip_cost.T], axis=2)
-
-    hand = np.full(width, -1, dtype=np.int64)  # the hand of a finger key; -1 thumbs, absent, pad
-    hand[:count] = np.where(slots.finger != THUMB, slots.hand, -1)
+    flow_class, flow, groups = _flow_classes(costs.flows, costs.classes)
 
     w = model.weights
     # How many slots type each character: constant over the swaps of one alphabet.
@@ -72,15 +73,66 @@ def kernel_tables(model: ScoringModel, alphabet: Sequence[str]) -> tuple[Any, ..
         cid,
         np.ascontiguousarray(freq),
         np.ascontiguousarray(cost),
-        np.ascontiguousarray(tri.ravel()),
-        np.ascontiguousarray(costs.flows, dtype=np.float64),
-        np.ascontiguousarray(costs.classes, dtype=np.int64),
-        hand,
+        np.ascontiguousarray(tri),  # [first, middle, last]
+        flow_class,
+        flow,
+        _pricing_slices(flow),
         np.array(model.side, dtype=np.int64),
         np.array(model.unigrams, dtype=np.int64),
         holders,
         np.array([w.penalty_imbalance, w.max_hand_imbalance, w.corpus_scale], dtype=np.float64),
+        np.ascontiguousarray(tri.transpose(1, 0, 2)),  # [middle, first, last]
+        np.ascontiguousarray(tri.transpose(2, 0, 1)),  # [last, first, middle]
+        groups,
     )
+
+
+def _flow_classes(flows: FloatArray, classes: IntArray) -> tuple[IntArray, FloatArray, IntArray]:
+    """Each slot's *active* flow class, the flow table over those classes, and each
+    class's group as a range of classes.
+
+    Only the hand-finger classes that some non-zero flow entry names are
+    active (the finger keys of either hand: 8 of the 11); they are numbered
+    0..A-1 and every other class becomes the inert class A, whose flow is
+    zero. Classes that meet in a non-zero entry form a group (one per hand),
+    numbered consecutively, so the kernels keep and update per-replica
+    aggregates only over pairs of classes of one group: ``groups[k]`` is the
+    range [start, stop) of class k's group ([0, 0) for the inert class).
+    """
+    k = HAND_FINGER_CLASSES
+    full = flows.reshape(k, k, k)
+    triples = np.argwhere(full != 0)
+    owner = list(range(k))  # union-find over classes meeting in a non-zero entry
+
+    def root(c: int) -> int:
+        while owner[c] != c:
+            c = owner[c]
+        return c
+
+    for a, b, c in triples.tolist():
+        owner[root(b)] = root(a)
+        owner[root(c)] = root(a)
+    used = sorted({int(c) for c in triples.ravel()}, key=lambda c: (root(c), c))
+    active = len(used)
+    compact = np.full(k, active, dtype=np.int64)
+    compact[used] = np.arange(active)
+    table = np.zeros((active + 1,) * 3, dtype=np.float64)
+    table[:active, :active, :active] = full[np.ix_(used, used, used)]
+    groups = np.zeros((active + 1, 2), dtype=np.int64)
+    for index, c in enumerate(used):
+        members = [i for i, d in enumerate(used) if root(d) == root(c)]
+        groups[index] = (members[0], members[-1] + 1)
+    return compact[classes], table, groups
+
+
+def _pricing_slices(flow: FloatArray) -> FloatArray:
+    """[position, class of the moving character, class, class]: the flow table with the
+    moving character's position first, over active classes of the other two."""
+    active = flow.shape[0] - 1
+    first = flow[:, :active, :active]
+    middle = flow.transpose(1, 0, 2)[:, :active, :active]
+    last = flow.transpose(2, 0, 1)[:, :active, :active]
+    return np.ascontiguousarray(np.stack([first, middle, last]))
 
 
 def table_bytes(tables: tuple[Any, ...]) -> int:
