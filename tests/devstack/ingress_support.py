@@ -153,6 +153,11 @@ class _Node:
         }
 
 
+# Tokens the simulated nodes were given, per stack: a later run of the same node ids on
+# the same stack re-registers with them, as a real node does from its state dir.
+_KEPT_TOKENS: dict[tuple[Path, str], str] = {}
+
+
 class SimulatedNodes:
     """N nodes that register, heartbeat and now and then submit a layout through Apache.
 
@@ -225,9 +230,12 @@ class SimulatedNodes:
 
     async def _node(self, client: FastHttpClient, index: int) -> None:
         node = _Node(f"sim-{index:03d}", self.secret_file.read_text().strip())
+        node.token = _KEPT_TOKENS.get((self.stack.data_dir, node.node_id))
         status = await self._send(client, node, "/nodes/register", node.registration())
         assert status == 200, f"{node.node_id} could not register: {status}"
         self.tokens[node.node_id] = node.token
+        if node.token is not None:
+            _KEPT_TOKENS[(self.stack.data_dir, node.node_id)] = node.token
         self._registered += 1
         if self._registered == self.count:
             self._all_registered.set()

@@ -96,7 +96,7 @@ async def test_600_streams_while_api_assets_and_page_answer(tmp_path: Path) -> N
             # at its next write to them (the hive's keepalive comment, every 15 s).
             for stream in opened[:PER_ADDRESS]:
                 stream.writer.close()
-            for _ in range(80):
+            for _ in range(130):  # two keepalive periods (Apache, then the hive) and slack
                 again = await open_events(stack, "127.0.0.2", stack.tls())
                 again.writer.close()
                 if again.status == 200:

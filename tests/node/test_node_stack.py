@@ -252,30 +252,36 @@ async def test_a_rotated_secret_reaches_a_running_node_and_a_swarm_without_a_res
             stderr=asyncio.subprocess.PIPE,
         )
 
-        async def swarm_registered() -> bool:
-            listed: list[dict[str, Any]] = (
-                await client.get("/nodes", headers=stack.admin_headers)
-            ).json()
-            count: int = sum(str(n["node_id"]).startswith("rotation-") for n in listed)
-            return count == 50
+        try:
 
-        await wait_until(swarm_registered, timeout_s=60, interval_s=0.5)
-        old_secret = stack.node_headers
-        rotated = await asyncio.to_thread(
-            keyforge, "secret", "rotate", "--data-dir", str(stack.data_dir)
-        )
-        assert rotated.returncode == 0, rotated.stdout + rotated.stderr
-        assert stack.node_headers != old_secret
-        refused_at = datetime.now(UTC)
-        refused = await client.post("/jobs", json=ortho_job(), headers=old_secret)
-        assert refused.status_code == 401
+            async def swarm_registered() -> bool:
+                listed: list[dict[str, Any]] = (
+                    await client.get("/nodes", headers=stack.admin_headers)
+                ).json()
+                count: int = sum(str(n["node_id"]).startswith("rotation-") for n in listed)
+                return count == 50
 
-        async def beats_again() -> bool:
-            return await node_last_seen(client, stack, node) > refused_at
+            await wait_until(swarm_registered, timeout_s=60, interval_s=0.5)
+            old_secret = stack.node_headers
+            rotated = await asyncio.to_thread(
+                keyforge, "secret", "rotate", "--data-dir", str(stack.data_dir)
+            )
+            assert rotated.returncode == 0, rotated.stdout + rotated.stderr
+            assert stack.node_headers != old_secret
+            refused_at = datetime.now(UTC)
+            refused = await client.post("/jobs", json=ortho_job(), headers=old_secret)
+            assert refused.status_code == 401
 
-        await wait_until(beats_again, timeout_s=30, interval_s=0.5)
-        assert node.process.poll() is None
-        assert "changed; using the new one" in node.log()
+            async def beats_again() -> bool:
+                return await node_last_seen(client, stack, node) > refused_at
+
+            await wait_until(beats_again, timeout_s=30, interval_s=0.5)
+            assert node.process.poll() is None
+            assert "changed; using the new one" in node.log()
+        except BaseException:
+            swarm.kill()  # a failed test leaves no swarm behind
+            await swarm.wait()
+            raise
     assert swarm.returncode is None, "the swarm ended before the rotation did"
     swarm.send_signal(signal.SIGTERM)
     out, err = await asyncio.wait_for(swarm.communicate(), 60)

@@ -164,7 +164,24 @@ async def require_node_identity(request: Request) -> Caller:
     return caller
 
 
+async def member_with_optional_identity(request: Request) -> Caller:
+    """Membership, and the node when a token comes along. ``POST /jobs`` is a node call but
+    not a node-scoped one in the contract (it names no node): the secret alone may create a
+    job; a token, if sent, must be known, and says whose rate limit the call counts against."""
+    role = _role(request)
+    if role is None:
+        raise Unauthorized(NODE_AUTH_REQUIRED, code="unauthorized")
+    token = token_of_scope(request.scope)
+    if role is Role.ADMIN or token is None:
+        return Caller(role, None)
+    node_id = await hive_of(request).tokens.node_of(token)
+    if node_id is None:
+        raise token_required()
+    return Caller(role, node_id)
+
+
 # Membership only: registration (which hands out tokens) and the public submissions.
 MemberAuth = Annotated[Role, Depends(require_node)]
+MemberOrNodeAuth = Annotated[Caller, Depends(member_with_optional_identity)]
 NodeAuth = Annotated[Caller, Depends(require_node_identity)]
 AdminAuth = Annotated[Role, Depends(require_admin)]

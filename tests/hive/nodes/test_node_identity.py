@@ -94,7 +94,6 @@ async def test_a_missing_or_unknown_token_is_401(hives: HivePair, system_assets:
         "queue": ("GET", "/jobs/queue?node_id=n1&wait=0", None),
         "population": ("GET", f"/jobs/{job_id}/population", None),
         "score": ("POST", "/score", {"job_id": job_id, "layout": "x"}),
-        "jobs": ("POST", "/jobs", job_spec()),
         "results": ("POST", "/results", {"job_id": job_id, "layout": "x", "score": 1.0,
                                          "node_id": "n1"}),
         "kv": ("PUT", f"/kv/vars/job/{job_id}/k", {"value": "v"}),
@@ -106,6 +105,13 @@ async def test_a_missing_or_unknown_token_is_401(hives: HivePair, system_assets:
             response = await client.request(method, path, json=body, headers=headers)
             assert response.status_code == 401, (name, response.text)
             assert response.json()["error"] == "node_token_required", name
+    # POST /jobs names no node, so the contract does not make it node-scoped: the secret
+    # alone creates a job, but a token that comes along must be a known one.
+    other = job_spec(pinned_keys="0:KC_Q")
+    assert (await hives.b.post("/jobs", json=other, headers=NODE_HEADERS)).status_code == 200
+    unknown = await hives.a.post("/jobs", json=other, headers=UNKNOWN)
+    assert unknown.status_code == 401
+    assert unknown.json()["error"] == "node_token_required"
 
 
 async def test_a_token_from_one_hive_works_on_the_other_and_after_a_valkey_loss(

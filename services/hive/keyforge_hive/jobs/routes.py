@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
-from keyforge_hive.auth import AdminAuth, NodeAuth
+from keyforge_hive.auth import AdminAuth, MemberOrNodeAuth, NodeAuth, Role
 from keyforge_hive.jobs.leases import DEFAULT_SLOTS
 from keyforge_hive.jobs.scoring_cache import (
     AssetsUnavailable,
@@ -61,10 +61,13 @@ def invalid_spec(detail: str, code: str = "invalid_spec") -> KeyforgeError:
 
 @router.post("/jobs", responses=error_responses(401, 422, 429))
 async def register_job(
-    spec: JobSpec, request: Request, hive: HiveDep, caller: NodeAuth
+    spec: JobSpec, request: Request, hive: HiveDep, caller: MemberOrNodeAuth
 ) -> JobRegistered:
-    if caller.node_id is not None:
-        await hive.limits.spend(Action.JOBS, caller.node_id)
+    if caller.role is Role.NODE:
+        # Without a token the volunteer is known only by its address (behind the proxy, the
+        # forwarded one the hive trusts).
+        who = caller.node_id or f"address {request.client.host if request.client else '?'}"
+        await hive.limits.spend(Action.JOBS, who)
     try:
         text, value = parse_spec_text(await request.body())
         job_id = job_id_of(value)
