@@ -44,6 +44,8 @@ FLEET_TESTS = (
 )
 
 
+# tryfirst: xdist reads the group in its own collection hook, which must come after this.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.nodeid.startswith(FLEET_TESTS):

@@ -61,6 +61,8 @@ def wait_gone(pids: list[int], timeout_s: float = 30) -> list[int]:
 def busy_hive_port() -> Iterator[int]:
     """Hold the first hive's default port, as another program would."""
     sock = socket.socket()
+    # A previous test's hive may have left the port in TIME_WAIT: hold it all the same.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(("127.0.0.1", 3000))
     except OSError:
