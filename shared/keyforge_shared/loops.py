@@ -69,6 +69,27 @@ def raise_if_cancelled() -> None:
         raise asyncio.CancelledError
 
 
+async def _attempt(
+    call: Callable[[], Awaitable[object]],
+    streak: FailureStreak,
+    fatal: tuple[type[Exception], ...],
+) -> bool:
+    """One iteration of either loop shape, with their one error policy; True if it worked."""
+    raise_if_cancelled()
+    try:
+        await call()
+    except asyncio.CancelledError:
+        raise
+    except fatal:
+        raise
+    except Exception as exc:
+        raise_if_cancelled()
+        streak.failed(exc)
+        return False
+    streak.succeeded()
+    return True
+
+
 async def run_every(
     name: str,
     interval_s: Callable[[], float],
@@ -82,17 +103,7 @@ async def run_every(
     loop = asyncio.get_running_loop()
     next_tick = loop.time()
     while True:
-        raise_if_cancelled()
-        try:
-            await iteration()
-            streak.succeeded()
-        except asyncio.CancelledError:
-            raise
-        except fatal:
-            raise
-        except Exception as exc:
-            raise_if_cancelled()
-            streak.failed(exc)
+        await _attempt(iteration, streak, fatal)
         next_tick += interval_s()
         now = loop.time()
         next_tick = max(next_tick, now)  # fell behind: skip missed ticks rather than burst
@@ -114,17 +125,7 @@ async def consume(
     """
     streak = streak or FailureStreak(name)
     while True:
-        raise_if_cancelled()
-        try:
-            await read_once()
-            streak.succeeded()
-        except asyncio.CancelledError:
-            raise
-        except fatal:
-            raise
-        except Exception as exc:
-            raise_if_cancelled()
-            streak.failed(exc)
+        if not await _attempt(read_once, streak, fatal):
             await asyncio.sleep(retry_s)
 
 
