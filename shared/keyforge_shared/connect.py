@@ -141,6 +141,25 @@ PG_RELEASE_TIMEOUT_S = 5.0
 _STALL_CHECK_S = 0.25
 
 
+# At shutdown: how long the pool waits for connections still held (a
+# background pass finishing its query) before it cuts them.
+POOL_CLOSE_S = 5.0
+
+
+async def close_pool(pool: asyncpg.Pool, within_s: float = POOL_CLOSE_S) -> None:
+    """Close ``pool`` gracefully, but never wait forever for a connection still held.
+
+    asyncpg's ``close`` waits for every acquired connection to come back; a
+    task that outlived its cancellation (or a stalled server) would hold the
+    whole shutdown hostage.
+    """
+    try:
+        await asyncio.wait_for(pool.close(), within_s)
+    except TimeoutError:
+        log.warning("postgres pool: connections still held after %.0fs; cutting them", within_s)
+        pool.terminate()
+
+
 class BoundedPool(asyncpg.Pool):
     """An asyncpg pool whose ``acquire`` (and so ``fetch``, ``execute``...) never waits forever.
 

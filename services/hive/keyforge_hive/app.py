@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -43,7 +43,7 @@ from keyforge_hive.records.work_units import WorkUnitsFlusher
 from keyforge_hive.settings_sync import SYNC_S, sync_settings
 from keyforge_hive.state import Hive, hive_of
 from keyforge_shared.body_guard import RequestBodyGuard
-from keyforge_shared.connect import connect_postgres, connect_valkey
+from keyforge_shared.connect import close_pool, connect_postgres, connect_valkey
 from keyforge_shared.cors import cors_options
 from keyforge_shared.errors import install_error_handlers
 from keyforge_shared.health import HealthCheck, health_router, postgres_check, valkey_check
@@ -65,6 +65,10 @@ KV_SWEEP_S = 30.0
 VALKEY_CONNECTIONS = 64
 # At shutdown, how long queued job events may take to reach the bus.
 OUTBOX_FLUSH_S = 3.0
+# At shutdown, how long each final flush to Postgres may take.
+SHUTDOWN_FLUSH_S = 5.0
+
+log = logging.getLogger(__name__)
 
 
 def _health_checks(request: Request) -> dict[str, HealthCheck]:
@@ -81,7 +85,7 @@ async def _open_hive(settings: HiveSettings, stack: AsyncExitStack) -> Hive:
         attempts=settings.connect_attempts,
         max_size=settings.pg_pool_size,
     )
-    stack.push_async_callback(pool.close)
+    stack.push_async_callback(close_pool, pool)
     valkey = await connect_valkey(
         valkey_url,
         client_name=name,
@@ -135,6 +139,23 @@ async def _open_hive(settings: HiveSettings, stack: AsyncExitStack) -> Hive:
     )
 
 
+async def _stop_hive(hive: Hive, tasks: list[asyncio.Task[None]]) -> None:
+    """Hand over what is still in memory, each step bounded so a stalled store
+    cannot hold the shutdown (and the rolling restart behind it) hostage."""
+    await hive.jobs.outbox.flush(OUTBOX_FLUSH_S)
+    await stop_tasks(tasks)
+    final_flushes: dict[str, Callable[[], Awaitable[int]]] = {
+        "last-seen flush": lambda: hive.last_seen.flush(everything=True),
+        # What stays pending in Valkey is flushed by the next hive's pass.
+        "work-units flush": hive.work_units.flush,
+    }
+    for name, flush in final_flushes.items():
+        try:
+            await asyncio.wait_for(flush(), SHUTDOWN_FLUSH_S)
+        except Exception as exc:
+            log.warning("shutdown: %s failed (%s)", name, type(exc).__name__)
+
+
 def _release_waiters(hive: Hive) -> None:
     """At the end of the drain: answer parked long polls and end event streams before
     the server's grace period would cut them off."""
@@ -185,12 +206,7 @@ def create_app(settings: HiveSettings) -> FastAPI:
                 yield
             finally:
                 restore_signals()
-                await hive.jobs.outbox.flush(OUTBOX_FLUSH_S)
-                await stop_tasks(tasks)
-                await hive.last_seen.flush(everything=True)
-                with contextlib.suppress(Exception):
-                    # Best effort: what stays pending is flushed by the next hive's pass.
-                    await hive.work_units.flush()
+                await _stop_hive(hive, tasks)
 
     app = FastAPI(title="KeyForge hive", lifespan=lifespan)
     app.state.authenticator = Authenticator.from_settings(settings)
