@@ -26,13 +26,19 @@ classes, not a walk over every n-gram holding the moved characters:
   only on the flow class g of each character's slot (``fc``: the finger
   keys' hand-finger classes, 8 of them, and one inert class for the rest).
   Each replica keeps that sum's weights aggregated by class (``flow_state``:
-  G per character and the classes of the other two places, H per pair of
-  characters and the class of the third), so a class change prices in
-  O(A^2) lookups; the trigrams holding both swapped characters, or one
-  twice, are priced exactly from H by finite differences of the flow table
-  (``_d2``, ``_d3``). A swap that keeps both classes costs no flow work at
-  all; one that is made updates H in O(P^2) and G in O(P A) per character
-  that changes class (``_move_flow``).
+  G per character and the classes of the other two places, D per character
+  held twice and the class of the third), so a class change prices in
+  O(A^2) lookups of precomputed differences of the flow table (``dflow``,
+  ``dself``, ``dtrip``); the trigrams holding both swapped characters are
+  priced from their trigram rows (O(P)) by the second and third differences
+  of the flow table (``cboth``, ``ctrip`` for a plain swap of two classes,
+  ``_d2``, ``_d3`` otherwise). A swap that keeps both classes costs no flow
+  work at all; one that is made updates G in O(P^2) per character that
+  changes class, summing the trigram rows that hold it (``_move_class``).
+
+The hot functions take arrays and integers only and index them in full (no
+slices): a slice of a numba array is a new reference-counted view, and its
+count updates cost more than the few multiplications around them.
 
 Characters typed from several keys need no special case: ``where`` always
 names the slot a character is typed from. A replica's state is ``where``
@@ -56,15 +62,18 @@ IMPROVEMENT = 1e-9
 
 
 @njit(cache=True, nogil=True)
-def _pair_change(t, where, c, old, new):
-    """Monogram and pair-term change when character c alone moves from ``old`` to ``new``."""
-    mono, placed, cid, freq, cost = t[0], t[1], t[2], t[3], t[4]
-    ca = cid[c]
+def _pair_change(mono, placed, freq, cost, where, c, ca, old, new):
+    """Monogram and pair-term change when character c (place ``ca``) alone moves
+    from slot ``old`` to ``new``."""
     # Four independent sums: without fastmath each += waits for the one before it.
     d0 = d1 = d2 = d3 = 0.0
-    for k in range(placed.shape[0]):
-        if k == ca:
-            continue
+    for k in range(ca):
+        s = where[placed[k]]
+        d0 += freq[ca, k, 0] * (cost[new, s, 0] - cost[old, s, 0])
+        d1 += freq[ca, k, 1] * (cost[new, s, 1] - cost[old, s, 1])
+        d2 += freq[ca, k, 2] * (cost[new, s, 2] - cost[old, s, 2])
+        d3 += freq[ca, k, 3] * (cost[new, s, 3] - cost[old, s, 3])
+    for k in range(ca + 1, placed.shape[0]):
         s = where[placed[k]]
         d0 += freq[ca, k, 0] * (cost[new, s, 0] - cost[old, s, 0])
         d1 += freq[ca, k, 1] * (cost[new, s, 1] - cost[old, s, 1])
@@ -79,55 +88,46 @@ def _pair_change(t, where, c, old, new):
 
 @njit(cache=True, nogil=True)
 def flow_state(t, where):
-    """Fresh flow aggregates of the replicas ``where`` (R, C + 2): (G, H).
+    """Fresh flow aggregates of the replicas ``where`` (R, C + 2): (cls, G, D).
 
-    With g(x) the active flow class of character x's slot and w(x, y, z) the
-    trigram weights (``tri``), per replica:
+    With g(x) the active flow class of character x's slot (``cls``, per
+    placed character) and w(x, y, z) the trigram weights (``tri``), per replica:
 
-    - H[0, c, x, y] = sum over z of class c of w(x, y, z)  (free last place),
-      H[1, c, x, y] = ... of w(x, z, y) (free middle), H[2, c, x, y] = ... of
-      w(z, x, y) (free first);
-    - G[0, x, k1, k2] = sum of w(x, y, z) over g(y) = k1, g(z) = k2, and G[1, x]
-      (x in the middle), G[2, x] (x last) alike.
-
-    Pricing a move of x then takes O(A^2) lookups, and a move that is made
-    updates H in O(P^2) and G in O(P A).
+    - G[0, x, k1, k2] = sum of w(x, y, z) over g(y) = k1, g(z) = k2, and
+      G[1, x] (x in the middle: w(y, x, z)), G[2, x] (x last: w(y, z, x)) alike;
+    - D[0, x, c] = sum over g(z) = c of w(x, x, z), D[1, x, c] of w(x, z, x),
+      D[2, x, c] of w(z, x, x): the trigrams holding x twice, by the third's class.
     """
-    placed, fc, active = t[1], t[6], t[7].shape[0] - 1
+    placed, tri, fc, active = t[1], t[5], t[6], t[7].shape[0] - 1
     replicas, p = where.shape[0], placed.shape[0]
-    g_all = np.zeros((replicas, 3, p, active, active))
-    h_all = np.zeros((replicas, 3, active, p, p))
-    cls = np.empty(p, dtype=np.int64)
+    cls_all = np.empty((replicas, p), dtype=np.int64)
+    g = np.zeros((replicas, 3, p, active, active))
+    d = np.zeros((replicas, 3, p, active))
     for r in range(replicas):
         for x in range(p):
-            cls[x] = fc[where[r, placed[x]]]
-        _build_flow(t[5], cls, active, g_all[r], h_all[r])
-    return g_all, h_all
-
-
-@njit(cache=True, nogil=True)
-def _build_flow(tri, cls, active, g, h):
-    p = cls.shape[0]
-    for x in range(p):
-        for y in range(p):
+            cls_all[r, x] = fc[where[r, placed[x]]]
+        for x in range(p):
+            cx = cls_all[r, x]
+            for y in range(p):
+                cy = cls_all[r, y]
+                for z in range(p):
+                    w = tri[x, y, z]
+                    if w == 0.0:
+                        continue
+                    cz = cls_all[r, z]
+                    if cy < active and cz < active:
+                        g[r, 0, x, cy, cz] += w
+                    if cx < active and cz < active:
+                        g[r, 1, y, cx, cz] += w
+                    if cx < active and cy < active:
+                        g[r, 2, z, cx, cy] += w
             for z in range(p):
-                w = tri[x, y, z]
-                if w != 0.0:
-                    if cls[z] < active:
-                        h[0, cls[z], x, y] += w
-                    if cls[y] < active:
-                        h[1, cls[y], x, z] += w
-                    if cls[x] < active:
-                        h[2, cls[x], y, z] += w
-    for x in range(p):
-        for y in range(p):
-            ky = cls[y]
-            if ky == active:
-                continue
-            for c in range(active):
-                g[0, x, ky, c] += h[0, c, x, y]
-                g[1, x, ky, c] += h[0, c, y, x]
-                g[2, x, ky, c] += h[1, c, y, x]
+                cz = cls_all[r, z]
+                if cz < active:
+                    d[r, 0, x, cz] += tri[x, x, z]
+                    d[r, 1, x, cz] += tri[x, z, x]
+                    d[r, 2, x, cz] += tri[z, x, x]
+    return cls_all, g, d
 
 
 @njit(cache=True, nogil=True)
@@ -157,157 +157,141 @@ def _d3(flow, o1, o2, o3, n1, n2, n3):
 
 
 @njit(cache=True, nogil=True)
-def _flow_alone(t, g, h, x, old, new):
-    """Flow change when character x (place ``x`` in ``placed``) alone changes class."""
-    tri, flow, fp = t[5], t[7], t[8]
-    active = flow.shape[0] - 1
-    # every trigram holding x, once per place x holds: the others at their classes
-    # (one running sum per place, so the three chains of additions overlap)
-    groups = t[15]
-    d0 = _dot_change(g[0, x], fp[0], groups, new, old)
-    d1 = _dot_change(g[1, x], fp[1], groups, new, old)
-    d2 = _dot_change(g[2, x], fp[2], groups, new, old)
-    # x in two places (the third at its class), then in all three
-    for c in range(active):
-        d0 += h[0, c, x, x] * _d2(flow, 0, 1, new, old, new, old, c)
-        d1 += h[1, c, x, x] * _d2(flow, 0, 2, new, old, new, old, c)
-        d2 += h[2, c, x, x] * _d2(flow, 1, 2, new, old, new, old, c)
-    return (d0 + d1) + (d2 + tri[x, x, x] * _d3(flow, old, old, old, new, new, new))
-
-
-@njit(cache=True, nogil=True)
-def _dot_change(gx, fp, groups, new, old):
-    """sum of gx * (fp[new] - fp[old]) over (A, A) matrices: fp[k] is non-zero only
-    on the block of k's group, so only those blocks are read."""
-    if groups[new, 0] == groups[old, 0] and groups[new, 1] == groups[old, 1]:
-        return _block_dot(gx, fp[new], fp[old], groups[new, 0], groups[new, 1], True)
-    return _block_dot(gx, fp[new], fp[old], groups[new, 0], groups[new, 1], False) - _block_dot(
-        gx, fp[old], fp[new], groups[old, 0], groups[old, 1], False
-    )
-
-
-@njit(cache=True, nogil=True)
-def _block_dot(gx, plus, minus, lo, hi, both):
-    """sum over the block [lo, hi)^2 of gx * plus (less gx * minus when ``both``),
-    in four running sums."""
+def _flow_alone(g, r, d, tri, dflow, dself, dtrip, groups, x, old, new):
+    """Flow change when character x alone changes class: every trigram holding x, as the
+    mixed differences of the flow table over the places x holds (the others at their
+    classes before the move). ``g[r]``, ``d[r]`` are the replica's aggregates."""
     s0 = s1 = s2 = s3 = 0.0
-    for k1 in range(lo, hi):
-        k2 = lo
-        while k2 + 4 <= hi:
-            if both:
-                s0 += gx[k1, k2] * (plus[k1, k2] - minus[k1, k2])
-                s1 += gx[k1, k2 + 1] * (plus[k1, k2 + 1] - minus[k1, k2 + 1])
-                s2 += gx[k1, k2 + 2] * (plus[k1, k2 + 2] - minus[k1, k2 + 2])
-                s3 += gx[k1, k2 + 3] * (plus[k1, k2 + 3] - minus[k1, k2 + 3])
-            else:
-                s0 += gx[k1, k2] * plus[k1, k2]
-                s1 += gx[k1, k2 + 1] * plus[k1, k2 + 1]
-                s2 += gx[k1, k2 + 2] * plus[k1, k2 + 2]
-                s3 += gx[k1, k2 + 3] * plus[k1, k2 + 3]
-            k2 += 4
-        while k2 < hi:
-            if both:
-                s0 += gx[k1, k2] * (plus[k1, k2] - minus[k1, k2])
-            else:
-                s0 += gx[k1, k2] * plus[k1, k2]
-            k2 += 1
-    return (s0 + s1) + (s2 + s3)
+    # x in one place, the other two at their classes: dflow[q, old, new] is non-zero
+    # only on the blocks of the old and the new class's groups
+    for block in range(2):
+        lo, hi = groups[new, 0], groups[new, 1]
+        if block == 1:
+            if groups[old, 0] == lo and groups[old, 1] == hi:
+                break
+            lo, hi = groups[old, 0], groups[old, 1]
+        for q in range(3):
+            for k1 in range(lo, hi):
+                k2 = lo
+                while k2 + 4 <= hi:
+                    s0 += g[r, q, x, k1, k2] * dflow[q, old, new, k1, k2]
+                    s1 += g[r, q, x, k1, k2 + 1] * dflow[q, old, new, k1, k2 + 1]
+                    s2 += g[r, q, x, k1, k2 + 2] * dflow[q, old, new, k1, k2 + 2]
+                    s3 += g[r, q, x, k1, k2 + 3] * dflow[q, old, new, k1, k2 + 3]
+                    k2 += 4
+                while k2 < hi:
+                    s0 += g[r, q, x, k1, k2] * dflow[q, old, new, k1, k2]
+                    k2 += 1
+    # x in two places (the third at its class), then in all three
+    for c in range(d.shape[3]):
+        s1 += d[r, 0, x, c] * dself[0, old, new, c]
+        s2 += d[r, 1, x, c] * dself[1, old, new, c]
+        s3 += d[r, 2, x, c] * dself[2, old, new, c]
+    return (s0 + s1) + (s2 + s3) + tri[x, x, x] * dtrip[old, new]
 
 
 @njit(cache=True, nogil=True)
-def _flow_both(t, h, x, ox, nx, y, oy, ny):
-    """The flow change of trigrams holding both x and y beyond what each move makes alone."""
-    tri, flow = t[5], t[7]
-    active = flow.shape[0] - 1
+def _flow_both(cls, r, tri, first_last, middle_last, flow, cboth, ctrip, k, x, ox, nx, y, oy, ny):
+    """The flow change of trigrams holding both x and y beyond what each move makes alone:
+    x and y in two places (the third at its class before the swap, read from the trigram
+    rows), then in all three. ``k`` is scratch space (A, 6)."""
+    active = k.shape[0]
+    plain = oy == nx and ny == ox  # x and y trade classes: the differences are tabled
+    if plain:
+        for c in range(active):
+            for q in range(6):
+                k[c, q] = cboth[ox, nx, c, q]
+    else:
+        for c in range(active):
+            k[c, 0] = _d2(flow, 0, 1, nx, ox, ny, oy, c)
+            k[c, 1] = _d2(flow, 0, 1, ny, oy, nx, ox, c)
+            k[c, 2] = _d2(flow, 0, 2, nx, ox, ny, oy, c)
+            k[c, 3] = _d2(flow, 0, 2, ny, oy, nx, ox, c)
+            k[c, 4] = _d2(flow, 1, 2, nx, ox, ny, oy, c)
+            k[c, 5] = _d2(flow, 1, 2, ny, oy, nx, ox, c)
+    # rows: w(x, y, z), w(y, x, z); w(x, z, y), w(y, z, x); w(z, x, y), w(z, y, x)
     d0 = d1 = d2 = 0.0
-    for c in range(active):
-        d0 += h[0, c, x, y] * _d2(flow, 0, 1, nx, ox, ny, oy, c)
-        d1 += h[0, c, y, x] * _d2(flow, 0, 1, ny, oy, nx, ox, c)
-        d2 += h[1, c, x, y] * _d2(flow, 0, 2, nx, ox, ny, oy, c)
-        d0 += h[1, c, y, x] * _d2(flow, 0, 2, ny, oy, nx, ox, c)
-        d1 += h[2, c, x, y] * _d2(flow, 1, 2, nx, ox, ny, oy, c)
-        d2 += h[2, c, y, x] * _d2(flow, 1, 2, ny, oy, nx, ox, c)
-    d0 += tri[x, x, y] * _d3(flow, ox, ox, oy, nx, nx, ny)
-    d1 += tri[x, y, x] * _d3(flow, ox, oy, ox, nx, ny, nx)
-    d2 += tri[y, x, x] * _d3(flow, oy, ox, ox, ny, nx, nx)
-    d0 += tri[y, y, x] * _d3(flow, oy, oy, ox, ny, ny, nx)
-    d1 += tri[y, x, y] * _d3(flow, oy, ox, oy, ny, nx, ny)
-    d2 += tri[x, y, y] * _d3(flow, ox, oy, oy, nx, ny, ny)
+    for z in range(cls.shape[1]):
+        c = cls[r, z]
+        if c < active:
+            d0 += tri[x, y, z] * k[c, 0] + tri[y, x, z] * k[c, 1]
+            d1 += first_last[x, y, z] * k[c, 2] + first_last[y, x, z] * k[c, 3]
+            d2 += middle_last[x, y, z] * k[c, 4] + middle_last[y, x, z] * k[c, 5]
+    if plain:
+        d0 += tri[x, x, y] * ctrip[ox, nx, 0] + tri[y, y, x] * ctrip[ox, nx, 3]
+        d1 += tri[x, y, x] * ctrip[ox, nx, 1] + tri[y, x, y] * ctrip[ox, nx, 4]
+        d2 += tri[y, x, x] * ctrip[ox, nx, 2] + tri[x, y, y] * ctrip[ox, nx, 5]
+    else:
+        d0 += tri[x, x, y] * _d3(flow, ox, ox, oy, nx, nx, ny)
+        d1 += tri[x, y, x] * _d3(flow, ox, oy, ox, nx, ny, nx)
+        d2 += tri[y, x, x] * _d3(flow, oy, ox, ox, ny, nx, nx)
+        d0 += tri[y, y, x] * _d3(flow, oy, oy, ox, ny, ny, nx)
+        d1 += tri[y, x, y] * _d3(flow, oy, ox, oy, ny, nx, ny)
+        d2 += tri[x, y, y] * _d3(flow, ox, oy, oy, nx, ny, ny)
     return (d0 + d1) + d2
 
 
 @njit(cache=True, nogil=True)
-def _flow_change(t, g, h, x, ox, nx, y, oy, ny):
-    """Flow change when x and/or y (-1: keeps its class) change class together."""
-    delta = 0.0
-    if x >= 0:
-        delta += _flow_alone(t, g, h, x, ox, nx)
-    if y >= 0:
-        delta += _flow_alone(t, g, h, y, oy, ny)
-        if x >= 0:
-            delta += _flow_both(t, h, x, ox, nx, y, oy, ny)
-    return delta
+def _move_class(t, cls, g, d, r, u, x, old, new):
+    """Bring replica r's aggregates up to date after character x changed class
+    ``old`` -> ``new``.
+
+    G[q] gains, per other character v, the trigrams holding x in one of v's two
+    other places: first the earlier place, summed over the later one at the
+    classes before the move, then the later place, summed over the earlier
+    one at the classes after it, so a trigram holding x twice ends at
+    (new, new). ``u`` is scratch space (A, P).
+    """
+    tri, middle_first, last_first, groups = t[5], t[13], t[14], t[15]
+    first_last, middle_last, last_middle = t[16], t[17], t[18]
+    # rows [x, z, v]: w(v, x, z) for G[0], w(x, v, z) for G[1], w(x, z, v) for G[2]
+    _regroup(middle_last, x, cls, r, u, g, 0, old, new, groups, True)
+    _regroup(first_last, x, cls, r, u, g, 1, old, new, groups, True)
+    _regroup(tri, x, cls, r, u, g, 2, old, new, groups, True)
+    cls[r, x] = new
+    # rows [x, y, v]: w(v, y, x) for G[0], w(y, v, x) for G[1], w(y, x, v) for G[2]
+    _regroup(last_middle, x, cls, r, u, g, 0, old, new, groups, False)
+    _regroup(last_first, x, cls, r, u, g, 1, old, new, groups, False)
+    _regroup(middle_first, x, cls, r, u, g, 2, old, new, groups, False)
+    active = g.shape[3]
+    for v in range(cls.shape[1]):
+        w0, w1, w2 = tri[v, v, x], tri[v, x, v], tri[x, v, v]
+        if old < active:
+            d[r, 0, v, old] -= w0
+            d[r, 1, v, old] -= w1
+            d[r, 2, v, old] -= w2
+        if new < active:
+            d[r, 0, v, new] += w0
+            d[r, 1, v, new] += w1
+            d[r, 2, v, new] += w2
 
 
 @njit(cache=True, nogil=True)
-def _move_flow(t, g, h, x, old, new):
-    """Bring G and H up to date after character x (place in ``placed``) changed class."""
-    tri_first, tri_middle, tri_last = t[5], t[13], t[14]
-    active = g.shape[2]
-    # G, x among the other places: first with H as it was (x's own trigrams by old classes)
-    groups = t[15]
-    if old < active:
-        _regroup_first(g, h, x, old, -1.0, groups[old, 0], groups[old, 1])
-    if new < active:
-        _regroup_first(g, h, x, new, 1.0, groups[new, 0], groups[new, 1])
-    _shift(h[0], tri_last[x], old, new)
-    _shift(h[1], tri_middle[x], old, new)
-    _shift(h[2], tri_first[x], old, new)
-    # ... then with H as it is now, so a trigram holding x twice ends at (new, new)
-    if old < active:
-        _regroup_second(g, h, x, old, -1.0, groups[old, 0], groups[old, 1])
-    if new < active:
-        _regroup_second(g, h, x, new, 1.0, groups[new, 0], groups[new, 1])
-
-
-@njit(cache=True, nogil=True)
-def _regroup_first(g, h, x, k, sign, lo, hi):
-    """Add ``sign`` times the trigrams whose earlier other place holds x, at class k
-    (only the classes [lo, hi) of k's group: the flow is zero across groups)."""
-    p = g.shape[1]
-    for y in range(p):
-        g0, g1, g2 = g[0, y, k], g[1, y, k], g[2, y, k]
-        for c in range(lo, hi):
-            g0[c] += sign * h[0, c, y, x]
-            g1[c] += sign * h[0, c, x, y]
-            g2[c] += sign * h[1, c, x, y]
-
-
-@njit(cache=True, nogil=True)
-def _regroup_second(g, h, x, k, sign, lo, hi):
-    """Add ``sign`` times the trigrams whose later other place holds x, at class k."""
-    p = g.shape[1]
-    for y in range(p):
-        for c in range(lo, hi):
-            g[0, y, c, k] += sign * h[1, c, y, x]
-            g[1, y, c, k] += sign * h[2, c, y, x]
-            g[2, y, c, k] += sign * h[2, c, x, y]
-
-
-@njit(cache=True, nogil=True)
-def _shift(hq, weights, old, new):
-    """Move a character's (P, P) trigram weights from class slice ``old`` to ``new``."""
-    active, p = hq.shape[0], weights.shape[0]
-    if old < active:
-        out = hq[old]
-        for y in range(p):
-            for z in range(p):
-                out[y, z] -= weights[y, z]
-    if new < active:
-        out = hq[new]
-        for y in range(p):
-            for z in range(p):
-                out[y, z] += weights[y, z]
+def _regroup(rows, x, cls, r, u, g, q, old, new, groups, earlier):
+    """Move, for every character v, the weights rows[x, z, v] summed by the class of z
+    from x's old class to its new one, in v's earlier (or later) other place of G[q];
+    only the classes of the old and new groups matter (the flow is zero across groups)."""
+    p = cls.shape[1]
+    lo_o, hi_o, lo_n, hi_n = groups[old, 0], groups[old, 1], groups[new, 0], groups[new, 1]
+    for c in range(min(lo_o, lo_n), max(hi_o, hi_n)):
+        for v in range(p):
+            u[c, v] = 0.0
+    for z in range(p):
+        c = cls[r, z]
+        if lo_o <= c < hi_o or lo_n <= c < hi_n:
+            for v in range(p):
+                u[c, v] += rows[x, z, v]
+    for v in range(p):
+        if earlier:
+            for c in range(lo_o, hi_o):
+                g[r, q, v, old, c] -= u[c, v]
+            for c in range(lo_n, hi_n):
+                g[r, q, v, new, c] += u[c, v]
+        else:
+            for c in range(lo_o, hi_o):
+                g[r, q, v, c, old] -= u[c, v]
+            for c in range(lo_n, hi_n):
+                g[r, q, v, c, new] += u[c, v]
 
 
 @njit(cache=True, nogil=True)
@@ -330,12 +314,15 @@ def _balance(load, penalty, max_share, scale):
 
 
 @njit(cache=True, nogil=True)
-def swap_delta(t, where, chars, load, g, h, i, j):
-    """score(after swapping slots i and j) - score(now); the state is left as it was.
+def swap_delta(t, where, chars, load, cls, g, d, r, k, i, j):
+    """score(after swapping slots i and j) - score(now) for replica r; the state is left as
+    it was.
 
-    ``g`` and ``h`` are the replica's flow aggregates (``flow_state``).
+    ``where``, ``chars``, ``load`` are the replica's rows; ``cls``, ``g``, ``d``
+    all replicas' flow classes and aggregates (``flow_state``), ``k`` scratch (A, 6).
     """
-    cid, fc, side, unig, holders, bal = t[2], t[6], t[9], t[10], t[11], t[12]
+    mono, placed, cid, freq, cost, fc = t[0], t[1], t[2], t[3], t[4], t[6]
+    side, unig, holders, bal = t[9], t[10], t[11], t[12]
     a = chars[i]
     b = chars[j]
     if a == b:
@@ -351,7 +338,7 @@ def swap_delta(t, where, chars, load, g, h, i, j):
         old_a = where[a]
         new_a = _target(chars, holders, a, i, j)
         if new_a != old_a:
-            delta += _pair_change(t, where, a, old_a, new_a)
+            delta += _pair_change(mono, placed, freq, cost, where, a, cid[a], old_a, new_a)
             if fc[new_a] != fc[old_a]:
                 fa, oa, na = cid[a], fc[old_a], fc[new_a]
             where[a] = new_a
@@ -362,14 +349,15 @@ def swap_delta(t, where, chars, load, g, h, i, j):
         old_b = where[b]
         new_b = _target(chars, holders, b, j, i)
         if new_b != old_b:
-            delta += _pair_change(t, where, b, old_b, new_b)
+            delta += _pair_change(mono, placed, freq, cost, where, b, cid[b], old_b, new_b)
             if fc[new_b] != fc[old_b]:
                 fb, ob, nb = cid[b], fc[old_b], fc[new_b]
             load[side[old_b]] -= unig[b]
             load[side[new_b]] += unig[b]
     if moved_a != NOTHING:
         where[a] = old_a
-    delta += _flow_change(t, g, h, fa, oa, na, fb, ob, nb)
+    if fa >= 0 or fb >= 0:
+        delta += _flow_change(t, cls, g, d, r, k, fa, oa, na, fb, ob, nb)
     if load[0] != l0 or load[1] != l1:
         after = _balance(load, bal[0], bal[1], bal[2])
         load[0], load[1], load[2] = l0, l1, l2
@@ -380,20 +368,37 @@ def swap_delta(t, where, chars, load, g, h, i, j):
 
 
 @njit(cache=True, nogil=True)
-def _relocate(t, where, load, g, h, c, new):
+def _flow_change(t, cls, g, d, r, k, x, ox, nx, y, oy, ny):
+    """Flow change when x and/or y (-1: keeps its class) change class together."""
+    tri, flow, dflow, groups, first_last, middle_last = t[5], t[7], t[8], t[15], t[16], t[17]
+    dself, dtrip, cboth, ctrip = t[19], t[20], t[21], t[22]
+    delta = 0.0
+    if x >= 0:
+        delta += _flow_alone(g, r, d, tri, dflow, dself, dtrip, groups, x, ox, nx)
+    if y >= 0:
+        delta += _flow_alone(g, r, d, tri, dflow, dself, dtrip, groups, y, oy, ny)
+        if x >= 0:
+            delta += _flow_both(
+                cls, r, tri, first_last, middle_last, flow, cboth, ctrip, k, x, ox, nx, y, oy, ny
+            )
+    return delta
+
+
+@njit(cache=True, nogil=True)
+def _relocate(t, where, load, cls, g, d, r, u, c, new):
     """Character c is now typed from slot ``new``: its place, hand load and flow aggregates."""
     cid, fc, side, unig = t[2], t[6], t[9], t[10]
     old = where[c]
     load[side[old]] -= unig[c]
     load[side[new]] += unig[c]
     if fc[old] != fc[new]:
-        _move_flow(t, g, h, cid[c], fc[old], fc[new])
+        _move_class(t, cls, g, d, r, u, cid[c], fc[old], fc[new])
     where[c] = new
 
 
 @njit(cache=True, nogil=True)
-def apply_swap(t, where, chars, perm, load, g, h, i, j):
-    """Swap the contents of slots i and j in place."""
+def apply_swap(t, where, chars, perm, load, cls, g, d, r, u, i, j):
+    """Swap the contents of slots i and j of replica r in place."""
     holders = t[11]
     a = chars[i]
     b = chars[j]
@@ -405,9 +410,9 @@ def apply_swap(t, where, chars, perm, load, g, h, i, j):
         if b != NOTHING:
             new_b = _target(chars, holders, b, j, i)
         if a != NOTHING and new_a != where[a]:
-            _relocate(t, where, load, g, h, a, new_a)
+            _relocate(t, where, load, cls, g, d, r, u, a, new_a)
         if b != NOTHING and new_b != where[b]:
-            _relocate(t, where, load, g, h, b, new_b)
+            _relocate(t, where, load, cls, g, d, r, u, b, new_b)
         chars[i] = b
         chars[j] = a
     p = perm[i]
@@ -416,15 +421,23 @@ def apply_swap(t, where, chars, perm, load, g, h, i, j):
 
 
 @njit(cache=True, nogil=True)
+def _scratch(t):
+    """Work space for ``_move_class`` (A, P) and ``_flow_both`` (A, 6)."""
+    active = t[7].shape[0] - 1
+    return np.empty((active, t[1].shape[0])), np.empty((active, 6))
+
+
+@njit(cache=True, nogil=True)
 def price_swaps(t, where, chars, perm, load, pairs, apply):
     """The delta of each (i, j) in ``pairs``, each applied after pricing when ``apply``."""
     out = np.empty(pairs.shape[0])
-    g_all, h_all = flow_state(t, where.reshape(1, -1))
-    g, h = g_all[0], h_all[0]
-    for k in range(pairs.shape[0]):
-        out[k] = swap_delta(t, where, chars, load, g, h, pairs[k, 0], pairs[k, 1])
+    cls, g, d = flow_state(t, where.reshape(1, -1))
+    u, k = _scratch(t)
+    for n in range(pairs.shape[0]):
+        i, j = pairs[n, 0], pairs[n, 1]
+        out[n] = swap_delta(t, where, chars, load, cls, g, d, 0, k, i, j)
         if apply:
-            apply_swap(t, where, chars, perm, load, g, h, pairs[k, 0], pairs[k, 1])
+            apply_swap(t, where, chars, perm, load, cls, g, d, 0, u, i, j)
     return out
 
 
@@ -434,17 +447,17 @@ def polish(t, where, chars, perm, load, free, passes):
     gain = 0.0
     ops = 0
     n = free.shape[0]
-    g_all, h_all = flow_state(t, where.reshape(1, -1))
-    g, h = g_all[0], h_all[0]
+    cls, g, d = flow_state(t, where.reshape(1, -1))
+    u, k = _scratch(t)
     for _ in range(passes):
         improved = False
         for x in range(n):
             for y in range(x + 1, n):
-                d = swap_delta(t, where, chars, load, g, h, free[x], free[y])
+                delta = swap_delta(t, where, chars, load, cls, g, d, 0, k, free[x], free[y])
                 ops += 1
-                if d < -IMPROVEMENT:
-                    apply_swap(t, where, chars, perm, load, g, h, free[x], free[y])
-                    gain += d
+                if delta < -IMPROVEMENT:
+                    apply_swap(t, where, chars, perm, load, cls, g, d, 0, u, free[x], free[y])
+                    gain += delta
                     improved = True
         if not improved:
             break
@@ -467,10 +480,10 @@ def temper(
     """
     np.random.seed(seed)
     replicas = scores.shape[0]
-    n = free.shape[0]
     ops = 0
     exchanges = 0
-    g_all, h_all = flow_state(t, where)
+    cls, g, d = flow_state(t, where)
+    u, k = _scratch(t)
     at = np.arange(replicas)  # at[rung] = the state there
     done = 0
     while done < sweeps:
@@ -479,20 +492,10 @@ def temper(
         # attempts in one go, with its state and aggregates hot in the cache.
         for rung in range(replicas):
             r = at[rung]
-            g, h = g_all[r], h_all[r]
-            for _ in range(block):
-                i = free[np.random.randint(n)]
-                j = free[np.random.randint(n)]
-                if i == j:
-                    continue
-                d = swap_delta(t, where[r], chars[r], load[r], g, h, i, j)
-                ops += 1
-                if d <= 0.0 or np.random.random() < math.exp(-d / temps[rung]):
-                    apply_swap(t, where[r], chars[r], perm[r], load[r], g, h, i, j)
-                    scores[r] += d
-                    if scores[r] < best[0] - IMPROVEMENT:
-                        best[0] = scores[r]
-                        best_perm[:] = perm[r]
+            ops += _metropolis(
+                t, where[r], chars[r], perm[r], load[r], cls, g, d, r, u, k,
+                scores, temps[rung], free, block, best_perm, best,
+            )  # fmt: skip
         done += block
         if block == exchange_every:
             for rung in range(replicas - 1):
@@ -507,3 +510,26 @@ def temper(
     load[:] = load[at].copy()
     scores[:] = scores[at].copy()
     return ops, exchanges
+
+
+@njit(cache=True, nogil=True)
+def _metropolis(
+    t, where, chars, perm, load, cls, g, d, r, u, k, scores, temp, free, attempts, best_perm, best
+):
+    """``attempts`` Metropolis swap attempts on replica r at ``temp``; returns deltas priced."""
+    n = free.shape[0]
+    ops = 0
+    for _ in range(attempts):
+        i = free[np.random.randint(n)]
+        j = free[np.random.randint(n)]
+        if i == j:
+            continue
+        delta = swap_delta(t, where, chars, load, cls, g, d, r, k, i, j)
+        ops += 1
+        if delta <= 0.0 or np.random.random() < math.exp(-delta / temp):
+            apply_swap(t, where, chars, perm, load, cls, g, d, r, u, i, j)
+            scores[r] += delta
+            if scores[r] < best[0] - IMPROVEMENT:
+                best[0] = scores[r]
+                best_perm[:] = perm
+    return ops

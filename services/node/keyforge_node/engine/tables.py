@@ -76,7 +76,7 @@ def kernel_tables(model: ScoringModel, alphabet: Sequence[str]) -> tuple[Any, ..
         np.ascontiguousarray(tri),  # [first, middle, last]
         flow_class,
         flow,
-        _pricing_slices(flow),
+        _pricing_slices(flow),  # dflow
         np.array(model.side, dtype=np.int64),
         np.array(model.unigrams, dtype=np.int64),
         holders,
@@ -84,6 +84,10 @@ def kernel_tables(model: ScoringModel, alphabet: Sequence[str]) -> tuple[Any, ..
         np.ascontiguousarray(tri.transpose(1, 0, 2)),  # [middle, first, last]
         np.ascontiguousarray(tri.transpose(2, 0, 1)),  # [last, first, middle]
         groups,
+        np.ascontiguousarray(tri.transpose(0, 2, 1)),  # [first, last, middle]
+        np.ascontiguousarray(tri.transpose(1, 2, 0)),  # [middle, last, first]
+        np.ascontiguousarray(tri.transpose(2, 1, 0)),  # [last, middle, first]
+        *_flow_differences(flow),  # dself, dtrip, cboth, ctrip
     )
 
 
@@ -126,13 +130,70 @@ def _flow_classes(flows: FloatArray, classes: IntArray) -> tuple[IntArray, Float
 
 
 def _pricing_slices(flow: FloatArray) -> FloatArray:
-    """[position, class of the moving character, class, class]: the flow table with the
-    moving character's position first, over active classes of the other two."""
+    """[position, old class, new class, class, class]: how the flow table changes when the
+    character in that position moves from the old class to the new one, over active
+    classes of the other two places (in order)."""
     active = flow.shape[0] - 1
     first = flow[:, :active, :active]
     middle = flow.transpose(1, 0, 2)[:, :active, :active]
     last = flow.transpose(2, 0, 1)[:, :active, :active]
-    return np.ascontiguousarray(np.stack([first, middle, last]))
+    slices = np.stack([first, middle, last])  # [position, class there, class, class]
+    return np.ascontiguousarray(slices[:, None] - slices[:, :, None])
+
+
+def _d2(flow: FloatArray, places: int, new: tuple[int, int], old: tuple[int, int], c: int) -> float:
+    """Second difference of the flow table over two places (0: first and middle, 1: first
+    and last, 2: middle and last; classes old, new), the remaining place at class c."""
+    (n1, n2), (o1, o2) = new, old
+
+    def at(x: int, y: int) -> float:
+        key = ((x, y, c), (x, c, y), (c, x, y))[places]
+        return float(flow[key])
+
+    return at(n1, n2) - at(n1, o2) - at(o1, n2) + at(o1, o2)
+
+
+def _d3(flow: FloatArray, old: tuple[int, int, int], new: tuple[int, int, int]) -> float:
+    """Third difference of the flow table: every place changes."""
+    total = 0.0
+    for mask in range(8):  # which places take their new class
+        key = tuple(new[p] if mask >> p & 1 else old[p] for p in range(3))
+        total += (-1) ** (3 - bin(mask).count("1")) * float(flow[key])
+    return total
+
+
+def _flow_differences(flow: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """The flow table's differences the kernels price class changes with, per (old, new):
+
+    - ``dself`` [pair of places, old, new, c]: one character in both places of
+      the pair moves (``_d2`` with n1 = n2, o1 = o2), the third at class c;
+    - ``dtrip`` [old, new]: one character in all three places;
+    - ``cboth`` [o, n, c, 6] and ``ctrip`` [o, n, 6]: two characters x and y
+      trading classes (x: o -> n, y: n -> o), in the orders ``kernels._flow_both``
+      reads them: x y, y x in the first and middle places, in the first and last,
+      in the middle and last (the third at class c), then x x y, x y x, y x x,
+      y y x, y x y, x y y.
+    """
+    classes = flow.shape[0]
+    active = classes - 1
+    dself = np.zeros((3, classes, classes, active))
+    dtrip = np.zeros((classes, classes))
+    cboth = np.zeros((classes, classes, active, 6))
+    ctrip = np.zeros((classes, classes, 6))
+    for o in range(classes):
+        for n in range(classes):
+            for c in range(active):
+                for places in range(3):
+                    dself[places, o, n, c] = _d2(flow, places, (n, n), (o, o), c)
+                    cboth[o, n, c, 2 * places] = _d2(flow, places, (n, o), (o, n), c)
+                    cboth[o, n, c, 2 * places + 1] = _d2(flow, places, (o, n), (n, o), c)
+            dtrip[o, n] = _d3(flow, (o, o, o), (n, n, n))
+            for q, (x, y, z) in enumerate(
+                ((0, 0, 1), (0, 1, 0), (1, 0, 0), (1, 1, 0), (1, 0, 1), (0, 1, 1))
+            ):
+                olds, news = (o, n), (n, o)  # x: o -> n, y: n -> o
+                ctrip[o, n, q] = _d3(flow, (olds[x], olds[y], olds[z]), (news[x], news[y], news[z]))
+    return dself, dtrip, cboth, ctrip
 
 
 def table_bytes(tables: tuple[Any, ...]) -> int:
