@@ -232,30 +232,38 @@ def _flow_both(cls, r, tri, first_last, middle_last, flow, cboth, ctrip, k, x, o
 
 
 @njit(cache=True, nogil=True)
-def _move_class(t, cls, g, d, r, u, x, old, new):
+def _move_class(t, cls, g, d, r, u, x, y, old, new):
     """Bring replica r's aggregates up to date after character x changed class
-    ``old`` -> ``new``.
+    ``old`` -> ``new`` and, unless y is -1, character y ``new`` -> ``old`` with it.
 
-    G[q] gains, per other character v, the trigrams holding x in one of v's two
-    other places: first the earlier place, summed over the later one at the
-    classes before the move, then the later place, summed over the earlier
-    one at the classes after it, so a trigram holding x twice ends at
-    (new, new). ``u`` is scratch space (A, P).
+    The classes change by a rank-one step (x's row gains new - old, y's loses
+    it), so G[q] changes, per other character v, by the trigrams holding x
+    less those holding y in one of v's two other places: first the earlier
+    place, summed over the later one at the classes before the move, then the
+    later place, summed over the earlier one at the classes after it, so a
+    trigram holding the moved characters twice ends at their new classes.
+    ``u`` is scratch space (A, P).
     """
     tri, middle_first, last_first, groups = t[5], t[13], t[14], t[15]
     first_last, middle_last, last_middle = t[16], t[17], t[18]
     # rows [x, z, v]: w(v, x, z) for G[0], w(x, v, z) for G[1], w(x, z, v) for G[2]
-    _regroup(middle_last, x, cls, r, u, g, 0, old, new, groups, True)
-    _regroup(first_last, x, cls, r, u, g, 1, old, new, groups, True)
-    _regroup(tri, x, cls, r, u, g, 2, old, new, groups, True)
+    _regroup(middle_last, x, y, cls, r, u, g, 0, old, new, groups, True)
+    _regroup(first_last, x, y, cls, r, u, g, 1, old, new, groups, True)
+    _regroup(tri, x, y, cls, r, u, g, 2, old, new, groups, True)
     cls[r, x] = new
+    if y >= 0:
+        cls[r, y] = old
     # rows [x, y, v]: w(v, y, x) for G[0], w(y, v, x) for G[1], w(y, x, v) for G[2]
-    _regroup(last_middle, x, cls, r, u, g, 0, old, new, groups, False)
-    _regroup(last_first, x, cls, r, u, g, 1, old, new, groups, False)
-    _regroup(middle_first, x, cls, r, u, g, 2, old, new, groups, False)
+    _regroup(last_middle, x, y, cls, r, u, g, 0, old, new, groups, False)
+    _regroup(last_first, x, y, cls, r, u, g, 1, old, new, groups, False)
+    _regroup(middle_first, x, y, cls, r, u, g, 2, old, new, groups, False)
     active = g.shape[3]
     for v in range(cls.shape[1]):
         w0, w1, w2 = tri[v, v, x], tri[v, x, v], tri[x, v, v]
+        if y >= 0:
+            w0 -= tri[v, v, y]
+            w1 -= tri[v, y, v]
+            w2 -= tri[y, v, v]
         if old < active:
             d[r, 0, v, old] -= w0
             d[r, 1, v, old] -= w1
@@ -267,10 +275,11 @@ def _move_class(t, cls, g, d, r, u, x, old, new):
 
 
 @njit(cache=True, nogil=True)
-def _regroup(rows, x, cls, r, u, g, q, old, new, groups, earlier):
-    """Move, for every character v, the weights rows[x, z, v] summed by the class of z
-    from x's old class to its new one, in v's earlier (or later) other place of G[q];
-    only the classes of the old and new groups matter (the flow is zero across groups)."""
+def _regroup(rows, x, y, cls, r, u, g, q, old, new, groups, earlier):
+    """Move, for every character v, the weights rows[x, z, v] (less rows[y, z, v] unless y
+    is -1) summed by the class of z from the old class to the new one, in v's earlier (or
+    later) other place of G[q]; only the classes of the old and new groups matter (the
+    flow is zero across groups)."""
     p = cls.shape[1]
     lo_o, hi_o, lo_n, hi_n = groups[old, 0], groups[old, 1], groups[new, 0], groups[new, 1]
     for c in range(min(lo_o, lo_n), max(hi_o, hi_n)):
@@ -279,8 +288,7 @@ def _regroup(rows, x, cls, r, u, g, q, old, new, groups, earlier):
     for z in range(p):
         c = cls[r, z]
         if lo_o <= c < hi_o or lo_n <= c < hi_n:
-            for v in range(p):
-                u[c, v] += rows[x, z, v]
+            _add_row(rows, x, y, z, u, c)
     for v in range(p):
         if earlier:
             for c in range(lo_o, hi_o):
@@ -292,6 +300,17 @@ def _regroup(rows, x, cls, r, u, g, q, old, new, groups, earlier):
                 g[r, q, v, c, old] -= u[c, v]
             for c in range(lo_n, hi_n):
                 g[r, q, v, c, new] += u[c, v]
+
+
+@njit(cache=True, nogil=True)
+def _add_row(rows, x, y, z, u, c):
+    """u[c] += rows[x, z] (less rows[y, z] unless y is -1)."""
+    if y >= 0:
+        for v in range(u.shape[1]):
+            u[c, v] += rows[x, z, v] - rows[y, z, v]
+    else:
+        for v in range(u.shape[1]):
+            u[c, v] += rows[x, z, v]
 
 
 @njit(cache=True, nogil=True)
@@ -327,6 +346,8 @@ def swap_delta(t, where, chars, load, cls, g, d, r, k, i, j):
     b = chars[j]
     if a == b:
         return 0.0
+    if _plain(holders, a, b):
+        return _plain_delta(t, where, load, cls, g, d, r, k, a, b, i, j)
     delta = 0.0
     l0, l1, l2 = load[0], load[1], load[2]
     # flow classes before and after, of the characters that change class
@@ -368,6 +389,96 @@ def swap_delta(t, where, chars, load, cls, g, d, r, k, i, j):
 
 
 @njit(cache=True, nogil=True)
+def _plain(holders, a, b):
+    """Whether a swap of a and b is plain: both are characters typed from one key only."""
+    return a != NOTHING and b != NOTHING and holders[a] <= 1 and holders[b] <= 1  # noqa: PLR1714
+
+
+@njit(cache=True, nogil=True)
+def _plain_delta(t, where, load, cls, g, d, r, k, a, b, i, j):
+    """``swap_delta`` when a (in slot i) and b (in slot j) are each typed from one key only,
+    the common case: the two characters trade slots, so their pair terms with the others
+    take one pass, and their flow classes trade, so their flow terms do too."""
+    mono, placed, cid, freq, cost, fc = t[0], t[1], t[2], t[3], t[4], t[6]
+    side, unig, bal = t[9], t[10], t[12]
+    ca, cb = cid[a], cid[b]
+    # a moves i -> j with b still in j, then b moves j -> i with a in j (as ``_pair_change``
+    # twice): every other character's pairs with a and with b in one sum
+    d0 = d1 = d2 = d3 = 0.0
+    for x in range(placed.shape[0]):
+        if x in (ca, cb):
+            continue
+        s = where[placed[x]]
+        d0 += (freq[ca, x, 0] - freq[cb, x, 0]) * (cost[j, s, 0] - cost[i, s, 0])
+        d1 += (freq[ca, x, 1] - freq[cb, x, 1]) * (cost[j, s, 1] - cost[i, s, 1])
+        d2 += (freq[ca, x, 2] - freq[cb, x, 2]) * (cost[j, s, 2] - cost[i, s, 2])
+        d3 += (freq[ca, x, 3] - freq[cb, x, 3]) * (cost[j, s, 3] - cost[i, s, 3])
+    delta = (mono[a, j] - mono[a, i]) + (mono[b, i] - mono[b, j]) + ((d0 + d1) + (d2 + d3))
+    for lane in range(4):
+        delta += freq[ca, cb, lane] * (cost[j, j, lane] - cost[i, j, lane])
+        delta += freq[cb, ca, lane] * (cost[i, j, lane] - cost[j, j, lane])
+    delta += freq[ca, ca, 0] * (cost[j, j, 0] - cost[i, i, 0])
+    delta += freq[ca, ca, 2] * (cost[j, j, 2] - cost[i, i, 2])
+    delta += freq[cb, cb, 0] * (cost[i, i, 0] - cost[j, j, 0])
+    delta += freq[cb, cb, 2] * (cost[i, i, 2] - cost[j, j, 2])
+    p, q = fc[i], fc[j]
+    if p != q:
+        delta += _flow_trade(t, cls, g, d, r, k, ca, cb, p, q)
+    if side[i] != side[j]:
+        l0, l1, l2 = load[0], load[1], load[2]
+        moved = unig[a] - unig[b]
+        load[side[i]] -= moved
+        load[side[j]] += moved
+        after = _balance(load, bal[0], bal[1], bal[2])
+        load[0], load[1], load[2] = l0, l1, l2
+        delta += after - _balance(load, bal[0], bal[1], bal[2])
+    return delta
+
+
+@njit(cache=True, nogil=True)
+def _flow_trade(t, cls, g, d, r, k, x, y, old, new):
+    """Flow change when x (class ``old``) and y (class ``new``) trade classes: their
+    one-place terms in one pass over G[x] - G[y] (y's change is x's negated), the rest
+    as in ``_flow_alone`` and ``_flow_both``."""
+    tri, flow, dflow, groups, first_last, middle_last = t[5], t[7], t[8], t[15], t[16], t[17]
+    dself, dtrip, cboth, ctrip = t[19], t[20], t[21], t[22]
+    s0 = s1 = s2 = s3 = 0.0
+    for block in range(2):
+        lo, hi = groups[new, 0], groups[new, 1]
+        if block == 1:
+            if groups[old, 0] == lo and groups[old, 1] == hi:
+                break
+            lo, hi = groups[old, 0], groups[old, 1]
+        for q in range(3):
+            for k1 in range(lo, hi):
+                k2 = lo
+                while k2 + 4 <= hi:
+                    s0 += (g[r, q, x, k1, k2] - g[r, q, y, k1, k2]) * dflow[q, old, new, k1, k2]
+                    s1 += (g[r, q, x, k1, k2 + 1] - g[r, q, y, k1, k2 + 1]) * dflow[
+                        q, old, new, k1, k2 + 1
+                    ]
+                    s2 += (g[r, q, x, k1, k2 + 2] - g[r, q, y, k1, k2 + 2]) * dflow[
+                        q, old, new, k1, k2 + 2
+                    ]
+                    s3 += (g[r, q, x, k1, k2 + 3] - g[r, q, y, k1, k2 + 3]) * dflow[
+                        q, old, new, k1, k2 + 3
+                    ]
+                    k2 += 4
+                while k2 < hi:
+                    s0 += (g[r, q, x, k1, k2] - g[r, q, y, k1, k2]) * dflow[q, old, new, k1, k2]
+                    k2 += 1
+    for c in range(d.shape[3]):
+        s1 += d[r, 0, x, c] * dself[0, old, new, c] + d[r, 0, y, c] * dself[0, new, old, c]
+        s2 += d[r, 1, x, c] * dself[1, old, new, c] + d[r, 1, y, c] * dself[1, new, old, c]
+        s3 += d[r, 2, x, c] * dself[2, old, new, c] + d[r, 2, y, c] * dself[2, new, old, c]
+    delta = (s0 + s1) + (s2 + s3)
+    delta += tri[x, x, x] * dtrip[old, new] + tri[y, y, y] * dtrip[new, old]
+    return delta + _flow_both(
+        cls, r, tri, first_last, middle_last, flow, cboth, ctrip, k, x, old, new, y, new, old
+    )
+
+
+@njit(cache=True, nogil=True)
 def _flow_change(t, cls, g, d, r, k, x, ox, nx, y, oy, ny):
     """Flow change when x and/or y (-1: keeps its class) change class together."""
     tri, flow, dflow, groups, first_last, middle_last = t[5], t[7], t[8], t[15], t[16], t[17]
@@ -392,7 +503,7 @@ def _relocate(t, where, load, cls, g, d, r, u, c, new):
     load[side[old]] -= unig[c]
     load[side[new]] += unig[c]
     if fc[old] != fc[new]:
-        _move_class(t, cls, g, d, r, u, cid[c], fc[old], fc[new])
+        _move_class(t, cls, g, d, r, u, cid[c], -1, fc[old], fc[new])
     where[c] = new
 
 
@@ -409,10 +520,20 @@ def apply_swap(t, where, chars, perm, load, cls, g, d, r, u, i, j):
             new_a = _target(chars, holders, a, i, j)
         if b != NOTHING:
             new_b = _target(chars, holders, b, j, i)
-        if a != NOTHING and new_a != where[a]:
-            _relocate(t, where, load, cls, g, d, r, u, a, new_a)
-        if b != NOTHING and new_b != where[b]:
-            _relocate(t, where, load, cls, g, d, r, u, b, new_b)
+        cid, fc = t[2], t[6]
+        if _plain(holders, a, b) and fc[i] != fc[j]:
+            # a and b trade slots and classes: one rank-one update of the aggregates
+            _move_class(t, cls, g, d, r, u, cid[a], cid[b], fc[i], fc[j])
+            where[a], where[b] = j, i
+            side, unig = t[9], t[10]
+            moved = unig[a] - unig[b]
+            load[side[i]] -= moved
+            load[side[j]] += moved
+        else:
+            if a != NOTHING and new_a != where[a]:
+                _relocate(t, where, load, cls, g, d, r, u, a, new_a)
+            if b != NOTHING and new_b != where[b]:
+                _relocate(t, where, load, cls, g, d, r, u, b, new_b)
         chars[i] = b
         chars[j] = a
     p = perm[i]
