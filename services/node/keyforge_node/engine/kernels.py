@@ -190,7 +190,7 @@ def _flow_alone(g, r, d, tri, dflow, dself, dtrip, groups, x, old, new):
     return (s0 + s1) + (s2 + s3) + tri[x, x, x] * dtrip[old, new]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _flow_both(cls, r, tri, first_last, middle_last, flow, cboth, ctrip, k, x, ox, nx, y, oy, ny):
     """The flow change of trigrams holding both x and y beyond what each move makes alone:
     x and y in two places (the third at its class before the swap, read from the trigram
@@ -288,8 +288,22 @@ def _regroup(rows, x, y, cls, r, u, g, q, old, new, groups, earlier):
     for z in range(p):
         c = cls[r, z]
         if lo_o <= c < hi_o or lo_n <= c < hi_n:
-            _add_row(rows, x, y, z, u, c)
-    for v in range(p):
+            # written out here: a call per row costs as much as the row
+            if y >= 0:
+                for v in range(p):
+                    u[c, v] += rows[x, z, v] - rows[y, z, v]
+            else:
+                for v in range(p):
+                    u[c, v] += rows[x, z, v]
+    _shift(u, g, r, q, old, new, groups, earlier)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _shift(u, g, r, q, old, new, groups, earlier):
+    """G[q] of every character v gains u[c, v] at the new class and loses it at the old one,
+    in v's earlier (or later) other place, the other place at class c."""
+    lo_o, hi_o, lo_n, hi_n = groups[old, 0], groups[old, 1], groups[new, 0], groups[new, 1]
+    for v in range(u.shape[1]):
         if earlier:
             for c in range(lo_o, hi_o):
                 g[r, q, v, old, c] -= u[c, v]
@@ -302,18 +316,7 @@ def _regroup(rows, x, y, cls, r, u, g, q, old, new, groups, earlier):
                 g[r, q, v, c, new] += u[c, v]
 
 
-@njit(cache=True, nogil=True)
-def _add_row(rows, x, y, z, u, c):
-    """u[c] += rows[x, z] (less rows[y, z] unless y is -1)."""
-    if y >= 0:
-        for v in range(u.shape[1]):
-            u[c, v] += rows[x, z, v] - rows[y, z, v]
-    else:
-        for v in range(u.shape[1]):
-            u[c, v] += rows[x, z, v]
-
-
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _target(chars, holders, c, leaves, lands):
     """The slot character ``c`` is typed from once it leaves ``leaves`` for ``lands``."""
     if holders[c] <= 1:
@@ -325,14 +328,14 @@ def _target(chars, holders, c, leaves, lands):
     return best
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _balance(load, penalty, max_share, scale):
     busier = max(load[0], load[1])
     excess = busier - max_share * (load[0] + load[1])
     return penalty * excess / scale if excess > 0 else 0.0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def swap_delta(t, where, chars, load, cls, g, d, r, k, i, j):
     """score(after swapping slots i and j) - score(now) for replica r; the state is left as
     it was.
@@ -388,13 +391,13 @@ def swap_delta(t, where, chars, load, cls, g, d, r, k, i, j):
     return delta
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _plain(holders, a, b):
     """Whether a swap of a and b is plain: both are characters typed from one key only."""
     return a != NOTHING and b != NOTHING and holders[a] <= 1 and holders[b] <= 1  # noqa: PLR1714
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _plain_delta(t, where, load, cls, g, d, r, k, a, b, i, j):
     """``swap_delta`` when a (in slot i) and b (in slot j) are each typed from one key only,
     the common case: the two characters trade slots, so their pair terms with the others
@@ -435,7 +438,7 @@ def _plain_delta(t, where, load, cls, g, d, r, k, a, b, i, j):
     return delta
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _flow_trade(t, cls, g, d, r, k, x, y, old, new):
     """Flow change when x (class ``old``) and y (class ``new``) trade classes: their
     one-place terms in one pass over G[x] - G[y] (y's change is x's negated), the rest
