@@ -21,7 +21,7 @@ async def test_callers_cancelled_while_a_connection_arrives_give_it_back(
         # cancelled at every point of the hand-over, including the moment it arrives.
         for step in range(60):
             held = await pool.acquire()
-            waiter = asyncio.create_task(pool.acquire_watching(5.0))
+            waiter = asyncio.create_task(take(pool))
             await asyncio.sleep(0)
             releasing = asyncio.create_task(pool.release(held))
             for _ in range(step % 12):
@@ -37,6 +37,11 @@ async def test_callers_cancelled_while_a_connection_arrives_give_it_back(
         assert await pool.fetchval("SELECT 1") == 1
     finally:
         await asyncio.wait_for(pool.close(), 10)
+
+
+async def take(pool: asyncpg.Pool) -> asyncpg.pool.PoolConnectionProxy:
+    connection: asyncpg.pool.PoolConnectionProxy = await pool.acquire()
+    return connection
 
 
 async def test_closing_cuts_a_connection_still_held(empty_database_url: str) -> None:
