@@ -156,7 +156,7 @@ async def close_pool(pool: asyncpg.Pool, within_s: float = POOL_CLOSE_S) -> None
     try:
         await asyncio.wait_for(pool.close(), within_s)
     except TimeoutError:
-        log.warning("postgres pool: connections still held after %.0fs; cutting them", within_s)
+        log.warning("postgres pool: connections still held after %.1fs; cutting them", within_s)
         pool.terminate()
 
 
@@ -195,18 +195,24 @@ class BoundedPool(asyncpg.Pool):
         # One acquisition, watched: cancelling and retrying it would also cut
         # off the connections the pool is opening to grow under a burst.
         acquiring = asyncio.ensure_future(super().acquire(timeout=budget_s))
+        handed_over = False
         try:
             while True:
                 done, _ = await asyncio.wait({acquiring}, timeout=_STALL_CHECK_S)
                 if done:
                     connection = acquiring.result()
                     self._last_progress = time.monotonic()
+                    handed_over = True
                     return connection
                 if time.monotonic() - self._last_progress > PG_STALL_S:
                     raise TimeoutError("Postgres is not answering")
         finally:
             if not acquiring.done():
                 acquiring.cancel()
+            elif not handed_over and not acquiring.cancelled() and not acquiring.exception():
+                # Cancelled just as the connection arrived: give it back, or
+                # nobody ever would and the pool's close would wait for it.
+                await super().release(acquiring.result(), timeout=PG_RELEASE_TIMEOUT_S)
 
 
 class _Acquire:
