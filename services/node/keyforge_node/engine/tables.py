@@ -7,10 +7,12 @@ meet (as a bigram either way round, or as the ends of a trigram), per pair of
 that the hand-finger flow term multiplies. Only characters the job's
 alphabet places are kept (a character no key types sits in the absent slot,
 whose every cost is zero), so for P placed characters and K keys the tables
-take 8 (4 P^2 + 3 P^3 + 4 K^2) bytes (the trigram weights in three orders, so
-each kernel loop reads them contiguously): 104 keys of distinct characters
-make about 27 MB, a 30-key board 0.7 MB. Each replica adds its flow
-aggregates, 8 (24 P^2 + 192 P) bytes (``kernels.flow_state``).
+take 8 (4 P^2 + 6 P^3 + 4 K^2) bytes (the trigram weights in all six orders,
+so each kernel loop reads them contiguously) and a few differences of the
+flow table (under 0.2 MB): 104 keys of distinct characters make about 54 MB,
+a 30-key board 1.3 MB. Each replica adds its flow aggregates, 8 (3 A^2 + 3 A) P
+bytes for A active flow classes (``kernels.flow_state``; 52 KB for A = 8,
+P = 30).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from keyforge_shared.scoring import ScoringModel
 from keyforge_shared.scoring.costs import HAND_FINGER_CLASSES
 from keyforge_shared.scoring.slots import FloatArray, IntArray
 
-TRIGRAM_TABLE_MAX = 2_000_000  # P^3 entries (P <= 125): 3 x 16 MB; larger alphabets run in Python
+TRIGRAM_TABLE_MAX = 2_000_000  # P^3 entries (P <= 125): 6 x 16 MB; larger alphabets run in Python
 
 
 def kernel_tables(model: ScoringModel, alphabet: Sequence[str]) -> tuple[Any, ...] | None:
