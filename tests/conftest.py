@@ -7,8 +7,11 @@ and are stopped by their own PIDs when the session ends.
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -25,9 +28,14 @@ from keyforge_devstack.embedded import (
     start_valkey_with_users,
 )
 from keyforge_migrations import upgrade_to_head
+from keyforge_node.engine import CACHE_ENV
 from keyforge_shared.processes import free_port
 
+REPO = Path(__file__).resolve().parents[1]
 TEMPLATE_DB = "kf_template"
+KERNEL_CACHE_NAME = "numba-kernels"
+# A cold compile of the search kernels on a machine shared with other work.
+WARM_TIMEOUT_S = 900
 # The application role's password (the role is the fleet's, made by its own script).
 APP_PASSWORD = secrets.token_urlsafe(16)
 
@@ -50,6 +58,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.nodeid.startswith(FLEET_TESTS):
             item.add_marker(pytest.mark.xdist_group("fleet"))
+        # The first of these compiles the kernels while setting up (see kernel_cache):
+        # its bound is the compile's, not the per-test default.
+        if "kernel_cache" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.timeout(WARM_TIMEOUT_S))
 
 
 @dataclass
@@ -145,3 +157,34 @@ async def empty_database_url(postgres: PostgresServer) -> AsyncIterator[str]:
     """A database with no schema at all, for migration tests."""
     async with scratch_database(postgres, "template0") as url:
         yield url
+
+
+# One compiled-kernel cache for every node a test session starts, warmed before the first.
+#
+# A node compiles its numba kernels into its state dir when that has none;
+# two fresh nodes doing so at once on a loaded machine spend the first minute
+# compiling, past the functional bounds the stack tests assert. Tests that
+# start nodes request ``kernel_cache``: it points ``NUMBA_CACHE_DIR`` (which
+# nodes prefer to their state dir) at pytest's cache dir, so it outlives the
+# session and numba recompiles only what changed (a session temp dir when
+# that plugin is off), and fills it once, in a process of its own, before any
+# node starts. A ``NUMBA_CACHE_DIR`` set by the caller is kept.
+@pytest.fixture(scope="session")
+def kernel_cache(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
+    cache = getattr(request.config, "cache", None)  # None under ``-p no:cacheprovider``
+    lasting = cache.mkdir(KERNEL_CACHE_NAME) if cache is not None else None
+    chosen = os.environ.get(CACHE_ENV) or str(lasting or tmp_path_factory.mktemp(KERNEL_CACHE_NAME))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CACHE_ENV, chosen)
+        warm = subprocess.run(
+            [sys.executable, "-m", "keyforge_node.engine.warm", "--assets-dir", "data/system"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=WARM_TIMEOUT_S,
+            check=False,
+        )
+        assert warm.returncode == 0, warm.stdout + warm.stderr
+        yield Path(chosen)

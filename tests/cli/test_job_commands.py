@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,7 +29,9 @@ SPLIT = json.loads((SYSTEM / "keyboards" / "split_3x6_3.json").read_text())
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, kernel_cache: Path) -> Iterator[LocalStack]:
+    """The demo node finds the session's compiled kernels (``NUMBA_CACHE_DIR``), so the
+    bound below is the search's, not a first compile's."""
     yield from local_stack(tmp_path_factory.mktemp("demo-stack") / "fleet", "--demo")
 
 

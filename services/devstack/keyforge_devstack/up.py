@@ -32,7 +32,8 @@ from keyforge_shared.processes import pid_alive, spawn, stop_pid
 log = logging.getLogger("keyforge")
 
 DEFAULT_DOMAIN = "keyforge.localhost"
-DETACH_TIMEOUT_S = 150.0
+# Start-up plus, with --demo on a first start, compiling the node's kernels.
+DETACH_TIMEOUT_S = 300.0
 TICK_S = 0.5
 
 
@@ -110,21 +111,7 @@ def run_up(args: argparse.Namespace) -> int:
         return _detach(args, data_dir)
     lock = _lock_data_dir(data_dir)
     remove_stack(data_dir)  # left behind by a supervisor that was killed
-    apache = None if args.no_apache else find_apache()
-    if apache is None and not args.no_apache:
-        say("Apache httpd is not installed: no ingress; urls point straight at the services")
-    plan = plan_ports(args.hives, apache=(args.http_port, args.https_port) if apache else None)
-    for notice in plan.notices:
-        say(notice)
-    fleet = Fleet(
-        data_dir=data_dir,
-        hives=args.hives,
-        creds=load_credentials(data_dir),
-        plan=plan,
-        assets_dir=Path(args.assets_dir).resolve(),
-        domain=args.domain,
-        apache_binary=apache,
-    )
+    fleet = _plan_fleet(args, data_dir)
     stopping = False
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -135,10 +122,15 @@ def run_up(args: argparse.Namespace) -> int:
         signal.signal(signum, on_signal)
     # Bound before anything starts: a socket that cannot be made stops nothing.
     server = control.ControlServer(control.socket_path(data_dir))
+    demo = Demo(fleet, data_dir) if args.demo else None
+    if demo is not None:
+        demo.start_warming(Path(args.assets_dir).resolve())
     try:
         fleet.start()
     except Exception as exc:
         server.close()
+        if demo is not None:
+            demo.stop()
         say(f"the fleet did not come up: {exc}")
         return 1
     backups = DailyBackup(fleet.postgres.dsn(), data_dir / "backups") if args.daily_backup else None
@@ -147,8 +139,11 @@ def run_up(args: argparse.Namespace) -> int:
         write_stack(data_dir, build_stack(fleet, args.domain, server.path))
 
     handlers = {"rotate_secret": rotate.control_handler(fleet, publish=publish)}
-    demo = Demo(fleet, data_dir) if args.demo else None
     try:
+        # The fleet is reported up (the stack file) once the demo can search at once.
+        while demo is not None and not demo.warmed() and not stopping:
+            fleet.tend()
+            server.serve_once(TICK_S, handlers)
         publish()
         _print_urls(fleet, data_dir)
         while not stopping:
@@ -169,6 +164,24 @@ def run_up(args: argparse.Namespace) -> int:
         lock.close()
     say("stopped")
     return 0
+
+
+def _plan_fleet(args: argparse.Namespace, data_dir: Path) -> Fleet:
+    apache = None if args.no_apache else find_apache()
+    if apache is None and not args.no_apache:
+        say("Apache httpd is not installed: no ingress; urls point straight at the services")
+    plan = plan_ports(args.hives, apache=(args.http_port, args.https_port) if apache else None)
+    for notice in plan.notices:
+        say(notice)
+    return Fleet(
+        data_dir=data_dir,
+        hives=args.hives,
+        creds=load_credentials(data_dir),
+        plan=plan,
+        assets_dir=Path(args.assets_dir).resolve(),
+        domain=args.domain,
+        apache_binary=apache,
+    )
 
 
 def _print_urls(fleet: Fleet, data_dir: Path) -> None:
