@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from keyforge_assets.config import AssetsSettings
 from keyforge_hive.config import HiveSettings
 from keyforge_shared.processes import free_port
+from keyforge_shared.serve import KEEP_ALIVE_S
 
 NODE_SECRET = "node-secret-for-tests-0123456789"
 ADMIN_SECRET = "admin-secret-for-tests-0123456789"
@@ -43,7 +44,14 @@ async def wait_until(
 async def serve_app(app: FastAPI) -> AsyncIterator[str]:
     """Run ``app`` under a real uvicorn on a free loopback port; yields its base URL."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        lifespan="on",
+        timeout_keep_alive=KEEP_ALIVE_S,
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:

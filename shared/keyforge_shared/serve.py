@@ -12,6 +12,11 @@ from keyforge_shared.settings import ServiceSettings
 
 # A SIGTERM lets in-flight requests finish for this long before the process exits.
 GRACEFUL_SHUTDOWN_S = 10
+# An idle kept-alive connection is closed after this long. Longer than the
+# clients' own pool expiry (httpx: 5 s) on purpose: the client always drops an
+# idle connection first, so none sends a request on one the server is closing
+# at that very moment (which fails as a transport error, without an answer).
+KEEP_ALIVE_S = 30
 
 
 def configure_logging(level: str) -> None:
@@ -52,6 +57,7 @@ def serve(
         forwarded_allow_ips=trusted or None,
         server_header=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        timeout_keep_alive=KEEP_ALIVE_S,
         lifespan="on",
     )
 

@@ -71,7 +71,7 @@ class FastHttpClient:
         max_idle_s: float | None = None,
     ) -> None:
         """``max_idle_s``: reconnect rather than reuse a connection idle this long. Set it
-        below the server's keep-alive timeout (uvicorn's and Apache's: 5 s), so a request
+        below the server's keep-alive timeout (Apache's: 5 s; uvicorn's: 30 s), so a request
         never goes out on a connection the server is closing at that very moment."""
         self.host, self.port, self.size = host, port, size
         self.host_header = host_header or f"{host}:{port}"
