@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from keyforge_assetmgr.disk import (
+    EMPTY_SETTLE_S,
     Refused,
     Unsettled,
     is_ignored,
@@ -71,3 +72,22 @@ def test_a_file_being_written_is_not_read(tmp_path: Path) -> None:
             read(tmp_path, "w.json")
     assert not open_for_writing(str(path))
     assert read(tmp_path, "w.json") == b'{"a"'
+
+
+def test_an_empty_file_must_stay_empty_longer_before_it_is_read(tmp_path: Path) -> None:
+    # An in-place rewrite empties the file before its writer's descriptor shows in
+    # /proc: a file emptied a moment ago (no writer visible) is not trusted yet.
+    path = tmp_path / "a.bin"
+    write_file(path, b"")
+    recently = time.time() - 0.5
+    os.utime(path, (recently, recently))
+    with pytest.raises(Unsettled) as unsettled:
+        read(tmp_path, "a.bin")
+    assert 1.0 < unsettled.value.retry_after_s <= EMPTY_SETTLE_S
+    long_ago = time.time() - EMPTY_SETTLE_S - 1
+    os.utime(path, (long_ago, long_ago))
+    assert read(tmp_path, "a.bin") == b""
+    # A non-empty file needs only the ordinary quiet period.
+    write_file(path, b"x")
+    os.utime(path, (recently, recently))
+    assert read(tmp_path, "a.bin") == b"x"

@@ -120,6 +120,14 @@ def _resolve_inside(root: Path, rel: str) -> Path:
     return Path(real)
 
 
+# Rewriting a file in place (open with O_TRUNC) empties it and stamps its
+# mtime inside the open call, before the writer's descriptor exists; on a
+# loaded machine the kernel can take a good fraction of a second there (the
+# old pages' writeback), so an empty file with no writer in /proc may be one
+# about to be written. An empty file is trusted only after a longer quiet period.
+EMPTY_SETTLE_S = 2.0
+
+
 def read_settled(root: Path, rel: str, *, max_bytes: int, settle_s: float) -> bytes | None:
     """The file's bytes, or None when it does not exist (or is not a regular file).
 
@@ -137,8 +145,9 @@ def read_settled(root: Path, rel: str, *, max_bytes: int, settle_s: float) -> by
     if before.st_size > max_bytes:
         raise Refused(f"{before.st_size} bytes is over the {max_bytes}-byte limit")
     age_s = time.time() - before.st_mtime_ns / 1e9
-    if age_s < settle_s:
-        raise Unsettled(settle_s - max(age_s, 0.0))
+    quiet_s = settle_s if before.st_size else max(settle_s, EMPTY_SETTLE_S)
+    if age_s < quiet_s:
+        raise Unsettled(quiet_s - max(age_s, 0.0))
     if open_for_writing(str(target)):
         raise Unsettled(max(settle_s, 0.05))
     try:
