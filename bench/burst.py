@@ -14,13 +14,11 @@ import argparse
 import asyncio
 import json
 import math
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from bench.servers import NODE_SECRET, backends, served
-from keyforge_shared.processes import free_port
+from bench.servers import NODE_SECRET, backends, hive_processes
 from keyforge_shared.protocol import headers as wire
 from keyforge_swarm.fasthttp import FastHttpClient
 from keyforge_swarm.report import percentile
@@ -166,19 +164,11 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=5000)
     parser.add_argument("--in-flight", type=int, default=512)
     args = parser.parse_args()
-    with backends() as back:
-        ports = [free_port(), free_port()]
-        logs = back.workdir / "logs"
-        argv = [sys.executable, "-m", "keyforge_hive"]
-        with (
-            served("hive-0", argv, back.hive_env(ports[0], 1), ports[0], logs),
-            served("hive-1", argv, back.hive_env(ports[1], 1), ports[1], logs),
-        ):
-            asyncio.run(run(ports, args))
-            lost = sum(
-                p.read_text(errors="replace").count("event lost") for p in logs.glob("*.log")
-            )
-            print(f"  'event lost' lines in the hive logs: {lost}")
+    with backends() as back, hive_processes(back) as ports:
+        asyncio.run(run(ports, args))
+        logs = (back.workdir / "logs").glob("*.log")
+        lost = sum(p.read_text(errors="replace").count("event lost") for p in logs)
+        print(f"  'event lost' lines in the hive logs: {lost}")
 
 
 if __name__ == "__main__":

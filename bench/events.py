@@ -14,17 +14,15 @@ import asyncio
 import multiprocessing
 import ssl
 import statistics
-import sys
 import time
 from dataclasses import dataclass
 
 import psutil
 from redis.asyncio import Redis
 
-from bench.servers import Backends, backends, served
+from bench.servers import Backends, backends, hive_processes
 from keyforge_shared.events import publish_update
 from keyforge_shared.keys import Keys
-from keyforge_shared.processes import free_port
 from keyforge_swarm.fasthttp import FastHttpClient
 
 CLIENT_PROCESSES = 2
@@ -150,42 +148,35 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=20, help="events per second")
     parser.add_argument("--seconds", type=int, default=30)
     args = parser.parse_args()
-    with backends() as back:
-        ports = [free_port(), free_port()]
-        logs = back.workdir / "logs"
-        hive_argv = [sys.executable, "-m", "keyforge_hive"]
-        with (
-            served("hive-0", hive_argv, back.hive_env(ports[0], 1), ports[0], logs),
-            served("hive-1", hive_argv, back.hive_env(ports[1], 1), ports[1], logs),
-        ):
-            stop_at = time.time() + args.seconds + 65
-            ctx = multiprocessing.get_context("spawn")
-            out = ctx.Queue()
-            share = args.clients // CLIENT_PROCESSES
-            workers = [
-                ctx.Process(target=_client_process, args=(ports, share, stop_at, out))
-                for _ in range(CLIENT_PROCESSES)
-            ]
-            for worker in workers:
-                worker.start()
-            hives = [
-                p
-                for p in psutil.Process().children(recursive=True)
-                if "keyforge_hive" in " ".join(p.cmdline())
-            ]
-            cpu_before = sum(sum(p.cpu_times()[:2]) for p in hives)
-            published = asyncio.run(_publish(back, ports, args))
-            hive_cpu_s = sum(sum(p.cpu_times()[:2]) for p in hives) - cpu_before
-            latencies: list[float] = []
-            received: list[int] = []
-            client_cpu_s = 0.0
-            for _ in workers:
-                lat, got, cpu_s = out.get(timeout=args.seconds + 120)
-                latencies += lat
-                received += got
-                client_cpu_s += cpu_s
-            for worker in workers:
-                worker.join()
+    with backends() as back, hive_processes(back) as ports:
+        stop_at = time.time() + args.seconds + 65
+        ctx = multiprocessing.get_context("spawn")
+        out = ctx.Queue()
+        share = args.clients // CLIENT_PROCESSES
+        workers = [
+            ctx.Process(target=_client_process, args=(ports, share, stop_at, out))
+            for _ in range(CLIENT_PROCESSES)
+        ]
+        for worker in workers:
+            worker.start()
+        hives = [
+            p
+            for p in psutil.Process().children(recursive=True)
+            if "keyforge_hive" in " ".join(p.cmdline())
+        ]
+        cpu_before = sum(sum(p.cpu_times()[:2]) for p in hives)
+        published = asyncio.run(_publish(back, ports, args))
+        hive_cpu_s = sum(sum(p.cpu_times()[:2]) for p in hives) - cpu_before
+        latencies: list[float] = []
+        received: list[int] = []
+        client_cpu_s = 0.0
+        for _ in workers:
+            lat, got, cpu_s = out.get(timeout=args.seconds + 120)
+            latencies += lat
+            received += got
+            client_cpu_s += cpu_s
+        for worker in workers:
+            worker.join()
     latencies.sort()
     p99 = latencies[int(len(latencies) * 0.99)] if latencies else float("nan")
     expected = published * len(received)

@@ -83,6 +83,20 @@ def served(
         stop_process(process, grace_s=15)
 
 
+@contextlib.contextmanager
+def hive_processes(back: Backends, count: int = 2) -> Iterator[list[int]]:
+    """``count`` real ``keyforge-hive`` processes (one worker each) on ``back``; their ports.
+    Logs in ``back.workdir / "logs"`` as ``hive-<i>.log``."""
+    ports = [free_port() for _ in range(count)]
+    argv = [sys.executable, "-m", "keyforge_hive"]
+    with contextlib.ExitStack() as stack:
+        for i, port in enumerate(ports):
+            stack.enter_context(
+                served(f"hive-{i}", argv, back.hive_env(port, 1), port, back.workdir / "logs")
+            )
+        yield ports
+
+
 def uvicorn_argv(factory: str, port: int, workers: int) -> list[str]:
     return [
         sys.executable,
