@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 from bench.scorer import DATA
-from keyforge_node.annealing import Chain, Schedule
 from keyforge_node.engine import ENGINE_ENV
 from keyforge_shared import formats
 from keyforge_shared.scoring import build_model, load_corpus
@@ -159,13 +158,9 @@ def warm_kernels(work: Path) -> None:
     ``NUMBA_CACHE_DIR`` on import, and the nodes inherit it), so no node's clock starts
     with a compile."""
     os.environ.setdefault("NUMBA_CACHE_DIR", str(work / "numba-cache"))
-    from bench.engine import job_of  # noqa: PLC0415 - after the cache dir is set
-    from keyforge_node import engine  # noqa: PLC0415
+    from keyforge_node.engine.warm import warm  # noqa: PLC0415 - after the cache dir is set
 
-    started = time.monotonic()
-    job = job_of("ortho_30", "testing")
-    engine.run_batch(job, Chain(list(job.reference), seed=1), Schedule.from_params({}), 100)
-    print(f"kernels ready in {time.monotonic() - started:.1f} s ({engine.describe()})", flush=True)
+    print(f"kernels {warm(SYSTEM)}", flush=True)
 
 
 async def main_async(args: argparse.Namespace) -> None:
