@@ -60,8 +60,15 @@ from numba import njit
 NOTHING = -1
 IMPROVEMENT = 1e-9
 
+# The per-step functions allocate nothing, so they compile without numba's reference
+# counting: with it, every table taken out of the tuple ``t`` and every array handed on
+# costs an atomic increment and decrement, about half the price of a swap. Their callers
+# (which allocate, with counting) keep every array alive while they run. ``_nrt`` is a
+# numba option its type stubs leave out.
+hot = njit(cache=True, nogil=True, _nrt=False)  # type: ignore[call-overload]
 
-@njit(cache=True, nogil=True)
+
+@hot
 def _pair_change(mono, placed, freq, cost, where, c, ca, old, new):
     """Monogram and pair-term change when character c (place ``ca``) alone moves
     from slot ``old`` to ``new``."""
@@ -93,15 +100,19 @@ def flow_state(t, where):
     With g(x) the active flow class of character x's slot (``cls``, per
     placed character) and w(x, y, z) the trigram weights (``tri``), per replica:
 
-    - G[0, x, k1, k2] = sum of w(x, y, z) over g(y) = k1, g(z) = k2, and
-      G[1, x] (x in the middle: w(y, x, z)), G[2, x] (x last: w(y, z, x)) alike;
+    - G[0, (k1, k2), x] = sum of w(x, y, z) over g(y) = k1, g(z) = k2, and
+      G[1, (k1, k2), x] (x in the middle: w(y, x, z)), G[2, (k1, k2), x] (x
+      last: w(y, z, x)) alike, kept only for the pairs of classes of one group
+      (the flow is zero across groups; row ``offsets[k1] + k2 - start`` of the
+      group) and with the character last, so a class change updates whole
+      padded rows;
     - D[0, x, c] = sum over g(z) = c of w(x, x, z), D[1, x, c] of w(x, z, x),
       D[2, x, c] of w(z, x, x): the trigrams holding x twice, by the third's class.
     """
-    placed, tri, fc, active = t[1], t[5], t[6], t[7].shape[0] - 1
+    placed, tri, fc, active, groups, offsets = t[1], t[5], t[6], t[7].shape[0] - 1, t[15], t[23]
     replicas, p = where.shape[0], placed.shape[0]
     cls_all = np.empty((replicas, p), dtype=np.int64)
-    g = np.zeros((replicas, 3, p, active, active))
+    g = np.zeros((replicas, 3, offsets[active], tri.shape[2]))
     d = np.zeros((replicas, 3, p, active))
     for r in range(replicas):
         for x in range(p):
@@ -115,12 +126,12 @@ def flow_state(t, where):
                     if w == 0.0:
                         continue
                     cz = cls_all[r, z]
-                    if cy < active and cz < active:
-                        g[r, 0, x, cy, cz] += w
-                    if cx < active and cz < active:
-                        g[r, 1, y, cx, cz] += w
-                    if cx < active and cy < active:
-                        g[r, 2, z, cx, cy] += w
+                    if groups[cy, 0] <= cz < groups[cy, 1]:
+                        g[r, 0, offsets[cy] + cz - groups[cy, 0], x] += w
+                    if groups[cx, 0] <= cz < groups[cx, 1]:
+                        g[r, 1, offsets[cx] + cz - groups[cx, 0], y] += w
+                    if groups[cx, 0] <= cy < groups[cx, 1]:
+                        g[r, 2, offsets[cx] + cy - groups[cx, 0], z] += w
             for z in range(p):
                 cz = cls_all[r, z]
                 if cz < active:
@@ -130,7 +141,7 @@ def flow_state(t, where):
     return cls_all, g, d
 
 
-@njit(cache=True, nogil=True)
+@hot
 def _d2(flow, i, j, n1, o1, n2, o2, c):
     """Second difference of the flow table in places i < j (classes old o, new n); the
     remaining place has class c."""
@@ -141,7 +152,7 @@ def _d2(flow, i, j, n1, o1, n2, o2, c):
     return flow[c, n1, n2] - flow[c, n1, o2] - flow[c, o1, n2] + flow[c, o1, o2]
 
 
-@njit(cache=True, nogil=True)
+@hot
 def _d3(flow, o1, o2, o3, n1, n2, n3):
     """Third difference of the flow table: every place changes (old o, new n)."""
     return (
@@ -156,8 +167,8 @@ def _d3(flow, o1, o2, o3, n1, n2, n3):
     )
 
 
-@njit(cache=True, nogil=True)
-def _flow_alone(g, r, d, tri, dflow, dself, dtrip, groups, x, old, new):
+@hot
+def _flow_alone(g, r, d, tri, dflow, dself, dtrip, groups, offsets, x, old, new):
     """Flow change when character x alone changes class: every trigram holding x, as the
     mixed differences of the flow table over the places x holds (the others at their
     classes before the move). ``g[r]``, ``d[r]`` are the replica's aggregates."""
@@ -170,18 +181,12 @@ def _flow_alone(g, r, d, tri, dflow, dself, dtrip, groups, x, old, new):
             if groups[old, 0] == lo and groups[old, 1] == hi:
                 break
             lo, hi = groups[old, 0], groups[old, 1]
-        for q in range(3):
-            for k1 in range(lo, hi):
-                k2 = lo
-                while k2 + 4 <= hi:
-                    s0 += g[r, q, x, k1, k2] * dflow[q, old, new, k1, k2]
-                    s1 += g[r, q, x, k1, k2 + 1] * dflow[q, old, new, k1, k2 + 1]
-                    s2 += g[r, q, x, k1, k2 + 2] * dflow[q, old, new, k1, k2 + 2]
-                    s3 += g[r, q, x, k1, k2 + 3] * dflow[q, old, new, k1, k2 + 3]
-                    k2 += 4
-                while k2 < hi:
-                    s0 += g[r, q, x, k1, k2] * dflow[q, old, new, k1, k2]
-                    k2 += 1
+        for k1 in range(lo, hi):
+            row = offsets[k1] - lo
+            for k2 in range(lo, hi):
+                s0 += g[r, 0, row + k2, x] * dflow[0, old, new, k1, k2]
+                s1 += g[r, 1, row + k2, x] * dflow[1, old, new, k1, k2]
+                s2 += g[r, 2, row + k2, x] * dflow[2, old, new, k1, k2]
     # x in two places (the third at its class), then in all three
     for c in range(d.shape[3]):
         s1 += d[r, 0, x, c] * dself[0, old, new, c]
@@ -231,7 +236,7 @@ def _flow_both(cls, r, tri, first_last, middle_last, flow, cboth, ctrip, k, x, o
     return (d0 + d1) + d2
 
 
-@njit(cache=True, nogil=True)
+@hot
 def _move_class(t, cls, g, d, r, u, x, y, old, new):
     """Bring replica r's aggregates up to date after character x changed class
     ``old`` -> ``new`` and, unless y is -1, character y ``new`` -> ``old`` with it.
@@ -242,22 +247,22 @@ def _move_class(t, cls, g, d, r, u, x, y, old, new):
     place, summed over the later one at the classes before the move, then the
     later place, summed over the earlier one at the classes after it, so a
     trigram holding the moved characters twice ends at their new classes.
-    ``u`` is scratch space (A, P).
+    ``u`` is scratch space (A, W).
     """
     tri, middle_first, last_first, groups = t[5], t[13], t[14], t[15]
-    first_last, middle_last, last_middle = t[16], t[17], t[18]
+    first_last, middle_last, last_middle, offsets = t[16], t[17], t[18], t[23]
     # rows [x, z, v]: w(v, x, z) for G[0], w(x, v, z) for G[1], w(x, z, v) for G[2]
-    _regroup(middle_last, x, y, cls, r, u, g, 0, old, new, groups, True)
-    _regroup(first_last, x, y, cls, r, u, g, 1, old, new, groups, True)
-    _regroup(tri, x, y, cls, r, u, g, 2, old, new, groups, True)
+    _regroup(middle_last, x, y, cls, r, u, g, 0, old, new, groups, offsets, True)
+    _regroup(first_last, x, y, cls, r, u, g, 1, old, new, groups, offsets, True)
+    _regroup(tri, x, y, cls, r, u, g, 2, old, new, groups, offsets, True)
     cls[r, x] = new
     if y >= 0:
         cls[r, y] = old
     # rows [x, y, v]: w(v, y, x) for G[0], w(y, v, x) for G[1], w(y, x, v) for G[2]
-    _regroup(last_middle, x, y, cls, r, u, g, 0, old, new, groups, False)
-    _regroup(last_first, x, y, cls, r, u, g, 1, old, new, groups, False)
-    _regroup(middle_first, x, y, cls, r, u, g, 2, old, new, groups, False)
-    active = g.shape[3]
+    _regroup(last_middle, x, y, cls, r, u, g, 0, old, new, groups, offsets, False)
+    _regroup(last_first, x, y, cls, r, u, g, 1, old, new, groups, offsets, False)
+    _regroup(middle_first, x, y, cls, r, u, g, 2, old, new, groups, offsets, False)
+    active = d.shape[3]
     for v in range(cls.shape[1]):
         w0, w1, w2 = tri[v, v, x], tri[v, x, v], tri[x, v, v]
         if y >= 0:
@@ -274,46 +279,37 @@ def _move_class(t, cls, g, d, r, u, x, y, old, new):
             d[r, 2, v, new] += w2
 
 
-@njit(cache=True, nogil=True)
-def _regroup(rows, x, y, cls, r, u, g, q, old, new, groups, earlier):
+@hot
+def _regroup(rows, x, y, cls, r, u, g, q, old, new, groups, offsets, earlier):
     """Move, for every character v, the weights rows[x, z, v] (less rows[y, z, v] unless y
     is -1) summed by the class of z from the old class to the new one, in v's earlier (or
     later) other place of G[q]; only the classes of the old and new groups matter (the
-    flow is zero across groups)."""
-    p = cls.shape[1]
+    flow is zero across groups). Every row is a whole padded row: vector adds."""
+    p, width = cls.shape[1], u.shape[1]
     lo_o, hi_o, lo_n, hi_n = groups[old, 0], groups[old, 1], groups[new, 0], groups[new, 1]
     for c in range(min(lo_o, lo_n), max(hi_o, hi_n)):
-        for v in range(p):
+        for v in range(width):
             u[c, v] = 0.0
     for z in range(p):
         c = cls[r, z]
         if lo_o <= c < hi_o or lo_n <= c < hi_n:
             # written out here: a call per row costs as much as the row
             if y >= 0:
-                for v in range(p):
+                for v in range(width):
                     u[c, v] += rows[x, z, v] - rows[y, z, v]
             else:
-                for v in range(p):
+                for v in range(width):
                     u[c, v] += rows[x, z, v]
-    _shift(u, g, r, q, old, new, groups, earlier)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _shift(u, g, r, q, old, new, groups, earlier):
-    """G[q] of every character v gains u[c, v] at the new class and loses it at the old one,
-    in v's earlier (or later) other place, the other place at class c."""
-    lo_o, hi_o, lo_n, hi_n = groups[old, 0], groups[old, 1], groups[new, 0], groups[new, 1]
-    for v in range(u.shape[1]):
-        if earlier:
-            for c in range(lo_o, hi_o):
-                g[r, q, v, old, c] -= u[c, v]
-            for c in range(lo_n, hi_n):
-                g[r, q, v, new, c] += u[c, v]
-        else:
-            for c in range(lo_o, hi_o):
-                g[r, q, v, c, old] -= u[c, v]
-            for c in range(lo_n, hi_n):
-                g[r, q, v, c, new] += u[c, v]
+    # G[q] gains u[c] at the new class and loses it at the old one, in the earlier (or
+    # later) place, the other place at class c
+    for c in range(lo_o, hi_o):
+        e = offsets[old] + c - lo_o if earlier else offsets[c] + old - lo_o
+        for v in range(width):
+            g[r, q, e, v] -= u[c, v]
+    for c in range(lo_n, hi_n):
+        e = offsets[new] + c - lo_n if earlier else offsets[c] + new - lo_n
+        for v in range(width):
+            g[r, q, e, v] += u[c, v]
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -445,6 +441,7 @@ def _flow_trade(t, cls, g, d, r, k, x, y, old, new):
     as in ``_flow_alone`` and ``_flow_both``."""
     tri, flow, dflow, groups, first_last, middle_last = t[5], t[7], t[8], t[15], t[16], t[17]
     dself, dtrip, cboth, ctrip = t[19], t[20], t[21], t[22]
+    offsets = t[23]
     s0 = s1 = s2 = s3 = 0.0
     for block in range(2):
         lo, hi = groups[new, 0], groups[new, 1]
@@ -452,24 +449,13 @@ def _flow_trade(t, cls, g, d, r, k, x, y, old, new):
             if groups[old, 0] == lo and groups[old, 1] == hi:
                 break
             lo, hi = groups[old, 0], groups[old, 1]
-        for q in range(3):
-            for k1 in range(lo, hi):
-                k2 = lo
-                while k2 + 4 <= hi:
-                    s0 += (g[r, q, x, k1, k2] - g[r, q, y, k1, k2]) * dflow[q, old, new, k1, k2]
-                    s1 += (g[r, q, x, k1, k2 + 1] - g[r, q, y, k1, k2 + 1]) * dflow[
-                        q, old, new, k1, k2 + 1
-                    ]
-                    s2 += (g[r, q, x, k1, k2 + 2] - g[r, q, y, k1, k2 + 2]) * dflow[
-                        q, old, new, k1, k2 + 2
-                    ]
-                    s3 += (g[r, q, x, k1, k2 + 3] - g[r, q, y, k1, k2 + 3]) * dflow[
-                        q, old, new, k1, k2 + 3
-                    ]
-                    k2 += 4
-                while k2 < hi:
-                    s0 += (g[r, q, x, k1, k2] - g[r, q, y, k1, k2]) * dflow[q, old, new, k1, k2]
-                    k2 += 1
+        for k1 in range(lo, hi):
+            row = offsets[k1] - lo
+            for k2 in range(lo, hi):
+                e = row + k2
+                s0 += (g[r, 0, e, x] - g[r, 0, e, y]) * dflow[0, old, new, k1, k2]
+                s1 += (g[r, 1, e, x] - g[r, 1, e, y]) * dflow[1, old, new, k1, k2]
+                s2 += (g[r, 2, e, x] - g[r, 2, e, y]) * dflow[2, old, new, k1, k2]
     for c in range(d.shape[3]):
         s1 += d[r, 0, x, c] * dself[0, old, new, c] + d[r, 0, y, c] * dself[0, new, old, c]
         s2 += d[r, 1, x, c] * dself[1, old, new, c] + d[r, 1, y, c] * dself[1, new, old, c]
@@ -481,16 +467,17 @@ def _flow_trade(t, cls, g, d, r, k, x, y, old, new):
     )
 
 
-@njit(cache=True, nogil=True)
+@hot
 def _flow_change(t, cls, g, d, r, k, x, ox, nx, y, oy, ny):
     """Flow change when x and/or y (-1: keeps its class) change class together."""
     tri, flow, dflow, groups, first_last, middle_last = t[5], t[7], t[8], t[15], t[16], t[17]
     dself, dtrip, cboth, ctrip = t[19], t[20], t[21], t[22]
+    offsets = t[23]
     delta = 0.0
     if x >= 0:
-        delta += _flow_alone(g, r, d, tri, dflow, dself, dtrip, groups, x, ox, nx)
+        delta += _flow_alone(g, r, d, tri, dflow, dself, dtrip, groups, offsets, x, ox, nx)
     if y >= 0:
-        delta += _flow_alone(g, r, d, tri, dflow, dself, dtrip, groups, y, oy, ny)
+        delta += _flow_alone(g, r, d, tri, dflow, dself, dtrip, groups, offsets, y, oy, ny)
         if x >= 0:
             delta += _flow_both(
                 cls, r, tri, first_last, middle_last, flow, cboth, ctrip, k, x, ox, nx, y, oy, ny
@@ -498,7 +485,7 @@ def _flow_change(t, cls, g, d, r, k, x, ox, nx, y, oy, ny):
     return delta
 
 
-@njit(cache=True, nogil=True)
+@hot
 def _relocate(t, where, load, cls, g, d, r, u, c, new):
     """Character c is now typed from slot ``new``: its place, hand load and flow aggregates."""
     cid, fc, side, unig = t[2], t[6], t[9], t[10]
@@ -510,7 +497,7 @@ def _relocate(t, where, load, cls, g, d, r, u, c, new):
     where[c] = new
 
 
-@njit(cache=True, nogil=True)
+@hot
 def apply_swap(t, where, chars, perm, load, cls, g, d, r, u, i, j):
     """Swap the contents of slots i and j of replica r in place."""
     holders = t[11]
@@ -546,9 +533,9 @@ def apply_swap(t, where, chars, perm, load, cls, g, d, r, u, i, j):
 
 @njit(cache=True, nogil=True)
 def _scratch(t):
-    """Work space for ``_move_class`` (A, P) and ``_flow_both`` (A, 6)."""
+    """Work space for ``_move_class`` (A, W) and ``_flow_both`` (A, 6)."""
     active = t[7].shape[0] - 1
-    return np.empty((active, t[1].shape[0])), np.empty((active, 6))
+    return np.empty((active, t[5].shape[2])), np.empty((active, 6))
 
 
 @njit(cache=True, nogil=True)
@@ -557,22 +544,32 @@ def price_swaps(t, where, chars, perm, load, pairs, apply):
     out = np.empty(pairs.shape[0])
     cls, g, d = flow_state(t, where.reshape(1, -1))
     u, k = _scratch(t)
+    _price_all(t, where, chars, perm, load, cls, g, d, u, k, pairs, apply, out)
+    return out
+
+
+@hot
+def _price_all(t, where, chars, perm, load, cls, g, d, u, k, pairs, apply, out):
     for n in range(pairs.shape[0]):
         i, j = pairs[n, 0], pairs[n, 1]
         out[n] = swap_delta(t, where, chars, load, cls, g, d, 0, k, i, j)
         if apply:
             apply_swap(t, where, chars, perm, load, cls, g, d, 0, u, i, j)
-    return out
 
 
 @njit(cache=True, nogil=True)
 def polish(t, where, chars, perm, load, free, passes):
     """First-improvement descent over every pair of free slots; returns (gain, deltas priced)."""
+    cls, g, d = flow_state(t, where.reshape(1, -1))
+    u, k = _scratch(t)
+    return _descend(t, where, chars, perm, load, cls, g, d, u, k, free, passes)
+
+
+@hot
+def _descend(t, where, chars, perm, load, cls, g, d, u, k, free, passes):
     gain = 0.0
     ops = 0
     n = free.shape[0]
-    cls, g, d = flow_state(t, where.reshape(1, -1))
-    u, k = _scratch(t)
     for _ in range(passes):
         improved = False
         for x in range(n):
@@ -636,7 +633,7 @@ def temper(
     return ops, exchanges
 
 
-@njit(cache=True, nogil=True)
+@hot
 def _metropolis(
     t, where, chars, perm, load, cls, g, d, r, u, k, scores, temp, free, attempts, best_perm, best
 ):
@@ -655,5 +652,6 @@ def _metropolis(
             scores[r] += delta
             if scores[r] < best[0] - IMPROVEMENT:
                 best[0] = scores[r]
-                best_perm[:] = perm
+                for s in range(perm.shape[0]):  # a slice copy would allocate
+                    best_perm[s] = perm[s]
     return ops

@@ -7,12 +7,14 @@ meet (as a bigram either way round, or as the ends of a trigram), per pair of
 that the hand-finger flow term multiplies. Only characters the job's
 alphabet places are kept (a character no key types sits in the absent slot,
 whose every cost is zero), so for P placed characters and K keys the tables
-take 8 (4 P^2 + 6 P^3 + 4 K^2) bytes (the trigram weights in all six orders,
-so each kernel loop reads them contiguously) and a few differences of the
-flow table (under 0.2 MB): 104 keys of distinct characters make about 54 MB,
-a 30-key board 1.3 MB. Each replica adds its flow aggregates, 8 (3 A^2 + 3 A) P
-bytes for A active flow classes (``kernels.flow_state``; 52 KB for A = 8,
-P = 30).
+take 8 (4 P^2 + 6 P^2 W + 4 K^2) bytes, W = P rounded up to a multiple of
+``LANES`` (the trigram weights in all six orders, so each kernel loop reads
+them contiguously, padded so whole rows fit vector registers) and a few
+differences of the flow table (under 0.2 MB): 104 keys of distinct
+characters make about 54 MB, a 30-key board 1.4 MB. Each replica adds its
+flow aggregates, 8 (3 N W + 3 A P) bytes for A active flow classes and N
+pairs of classes of one group (``kernels.flow_state``; 30 KB for A = 8 in
+two groups of 4, N = 32, P = 30).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from keyforge_shared.scoring import ScoringModel
 from keyforge_shared.scoring.costs import HAND_FINGER_CLASSES
 from keyforge_shared.scoring.slots import FloatArray, IntArray
 
+LANES = 8  # float64s in a 512-bit vector: trigram rows are padded to a multiple of it
 TRIGRAM_TABLE_MAX = 2_000_000  # P^3 entries (P <= 125): 6 x 16 MB; larger alphabets run in Python
 
 
@@ -69,13 +72,14 @@ def kernel_tables(model: ScoringModel, alphabet: Sequence[str]) -> tuple[Any, ..
     for char in chars:
         if char >= 0:
             holders[char] += 1
+    width = -(-p // LANES) * LANES
     return (
         np.ascontiguousarray(model.mono, dtype=np.float64),
         placed,
         cid,
         np.ascontiguousarray(freq),
         np.ascontiguousarray(cost),
-        np.ascontiguousarray(tri),  # [first, middle, last]
+        _padded(tri, width),  # [first, middle, last]
         flow_class,
         flow,
         _pricing_slices(flow),  # dflow
@@ -83,14 +87,34 @@ def kernel_tables(model: ScoringModel, alphabet: Sequence[str]) -> tuple[Any, ..
         np.array(model.unigrams, dtype=np.int64),
         holders,
         np.array([w.penalty_imbalance, w.max_hand_imbalance, w.corpus_scale], dtype=np.float64),
-        np.ascontiguousarray(tri.transpose(1, 0, 2)),  # [middle, first, last]
-        np.ascontiguousarray(tri.transpose(2, 0, 1)),  # [last, first, middle]
+        _padded(tri.transpose(1, 0, 2), width),  # [middle, first, last]
+        _padded(tri.transpose(2, 0, 1), width),  # [last, first, middle]
         groups,
-        np.ascontiguousarray(tri.transpose(0, 2, 1)),  # [first, last, middle]
-        np.ascontiguousarray(tri.transpose(1, 2, 0)),  # [middle, last, first]
-        np.ascontiguousarray(tri.transpose(2, 1, 0)),  # [last, middle, first]
+        _padded(tri.transpose(0, 2, 1), width),  # [first, last, middle]
+        _padded(tri.transpose(1, 2, 0), width),  # [middle, last, first]
+        _padded(tri.transpose(2, 1, 0), width),  # [last, middle, first]
         *_flow_differences(flow),  # dself, dtrip, cboth, ctrip
+        _pair_offsets(groups),
     )
+
+
+def _padded(table: FloatArray, width: int) -> FloatArray:
+    """``table`` with its last axis zero-padded to ``width``: the kernels add whole rows of
+    it in vector registers, with no remainder loop."""
+    out = np.zeros((*table.shape[:-1], width), dtype=np.float64)
+    out[..., : table.shape[-1]] = table
+    return out
+
+
+def _pair_offsets(groups: IntArray) -> IntArray:
+    """Where each pair of classes of one group sits in the flow aggregates: the pair (k1, k2)
+    is row ``offsets[k1] + k2 - groups[k1, 0]``; ``offsets[A]`` (the inert class) is the
+    number of such pairs."""
+    active = groups.shape[0] - 1
+    offsets = np.zeros(active + 1, dtype=np.int64)
+    for k in range(active):
+        offsets[k + 1] = offsets[k] + groups[k, 1] - groups[k, 0]
+    return offsets
 
 
 def _flow_classes(flows: FloatArray, classes: IntArray) -> tuple[IntArray, FloatArray, IntArray]:
