@@ -12,7 +12,7 @@ read: about 0.1 ms of CPU each. A thousand clients written at once would make
 a thousand threads runnable together, and every heartbeat arriving in that
 moment would queue behind them for a tenth of a second; paced, the machine
 keeps room for requests, and an event reaches a thousand clients of one hive
-within a quarter of a second. Events that arrive while a pass is under way
+within half a second. Events that arrive while a pass is under way
 leave together on the next pass (one write per client), so a faster event
 rate makes bigger writes, not a longer queue.
 """
@@ -31,7 +31,7 @@ from keyforge_shared.loops import consume
 
 CLIENT_QUEUE = 1024
 SLICE = 10
-FANOUT_RATE = 4000  # client writes a second per hive: 1 000 clients in 0.25 s
+FANOUT_RATE = 2000  # client writes a second per hive: 1 000 clients in 0.5 s
 SLICE_GAP_S = SLICE / FANOUT_RATE
 READ_BLOCK_MS = 5000
 READ_COUNT = 500
