@@ -101,7 +101,6 @@ class WorkSignal:
         self._waiting: weakref.WeakValueDictionary[str, asyncio.Event] = (
             weakref.WeakValueDictionary()
         )
-        self.notifications = 0
 
     def armed(self, node_id: str) -> asyncio.Event:
         event = self._waiting.get(node_id)
@@ -119,7 +118,6 @@ class WorkSignal:
             woken = [] if event is None else [event]
         for event in woken:
             event.set()
-        self.notifications += 1
 
 
 class NodeGate(enum.Enum):
