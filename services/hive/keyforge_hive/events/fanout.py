@@ -13,9 +13,9 @@ every request arriving meanwhile would wait that long; sliced, requests are
 served between slices. The slices are not spaced out in time: spread over
 half a second, the same pass cost a fleet of 1 000 clients at 20 events/s a
 p99 of 550 ms (``bench.events``), and the heartbeat p99 through the proxy
-(``bench.ingress``) stayed within its run-to-run spread. Events that arrive while a pass is
-under way leave together on the next pass (one write per client), so a
-faster event rate makes bigger writes, not a longer queue.
+(``bench.ingress``) stayed within its run-to-run spread. Events that arrive
+while a pass is under way leave together on the next pass (one write per
+client), so a faster event rate makes bigger writes, not a longer queue.
 """
 
 from __future__ import annotations
