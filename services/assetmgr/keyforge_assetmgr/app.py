@@ -16,6 +16,7 @@ from keyforge_assetmgr.runner import ManagerState, run_manager
 from keyforge_shared.connect import connect_valkey
 from keyforge_shared.errors import install_error_handlers
 from keyforge_shared.health import HealthCheck, health_router, valkey_check
+from keyforge_shared.heap import settle_after_startup
 from keyforge_shared.keys import Keys
 from keyforge_shared.live_settings import RuntimeView, follow_settings
 from keyforge_shared.loops import stop_tasks
@@ -76,6 +77,7 @@ def create_app(settings: AssetMgrSettings) -> FastAPI:
             # Cancelling an active term releases the lock, so a standby takes over at once.
             stack.push_async_callback(stop_tasks, [task, follower])
             app.state.manager = AssetManager(settings, keys, valkey, state, task, runtime)
+            settle_after_startup()
             yield
 
     app = FastAPI(title="KeyForge asset manager", lifespan=lifespan)

@@ -24,6 +24,7 @@ from keyforge_shared.connect import connect_valkey
 from keyforge_shared.cors import allow_origin, cors_options
 from keyforge_shared.errors import ContainUnexpectedErrors, DependencyDown, install_error_handlers
 from keyforge_shared.health import HealthCheck, health_router, valkey_check
+from keyforge_shared.heap import settle_after_startup
 from keyforge_shared.keys import Keys
 from keyforge_shared.live_settings import RuntimeView, follow_settings
 from keyforge_shared.loops import stop_tasks
@@ -98,6 +99,7 @@ def create_app(settings: AssetsSettings) -> FastAPI:
             ]
             stack.push_async_callback(stop_tasks, tasks)
             stack.callback(drain.install())
+            settle_after_startup()
             yield
 
     # No docs routes: every other path may name an asset.

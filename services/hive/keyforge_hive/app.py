@@ -47,6 +47,7 @@ from keyforge_shared.connect import close_pool, connect_postgres, connect_valkey
 from keyforge_shared.cors import cors_options
 from keyforge_shared.errors import install_error_handlers
 from keyforge_shared.health import HealthCheck, health_router, postgres_check, valkey_check
+from keyforge_shared.heap import settle_after_startup
 from keyforge_shared.keys import Keys
 from keyforge_shared.live_settings import RuntimeView, follow_settings
 from keyforge_shared.loops import run_every, stop_tasks
@@ -202,6 +203,7 @@ def create_app(settings: HiveSettings) -> FastAPI:
             app.state.hive = hive
             tasks = _start_loops(hive)
             restore_signals = drain.install(lambda: _release_waiters(hive))
+            settle_after_startup()
             try:
                 yield
             finally:

@@ -28,6 +28,7 @@ from rich.console import Console
 
 from keyforge_shared.client.backoff import pause, stop_on_signals
 from keyforge_shared.client.targets import add_target_arguments, resolve_targets
+from keyforge_shared.heap import settle_after_startup
 from keyforge_swarm.fasthttp import fast_client
 from keyforge_swarm.report import Recorder
 from keyforge_swarm.sim_node import DEFAULT_INTERVAL_S, SimNode, Swarm
@@ -66,6 +67,8 @@ async def run_swarm(args: argparse.Namespace) -> Recorder:
     nodes = [SimNode(swarm, *kept.get(base, (base, None))) for base in bases]
     tasks = [asyncio.create_task(n.run(random.uniform(0, spread_s))) for n in nodes]  # noqa: S311
     tasks.append(asyncio.create_task(submit_results(swarm, args.submit_rate)))
+    # Thousands of nodes in one process: its collector's pauses would read as hive latency.
+    settle_after_startup()
     stop_on_signals(swarm.stopping)
     try:
         await pause(swarm.stopping, args.duration)

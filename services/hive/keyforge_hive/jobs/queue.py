@@ -1,12 +1,12 @@
 """``GET /jobs/queue``: the long poll that waits for leasable work without spinning.
 
 A poll that finds nothing waits on this hive's ``WorkSignal``, which wakes it
-when work may have appeared anywhere in the fleet: a ``job_status`` event
-(a job created or resumed, through any hive), a ``node_status`` one (the
-node undrained) or a ``fleet_freeze`` one, all read from the shared event
-log by the fan-out, and the moment the next lease in the fleet (or a
-freeze with an end) ends. Between those it sleeps, re-checking at most every
-``RECHECK_S`` in case an event was missed.
+when work may have appeared for it: a ``job_status`` event (a job created or
+resumed, through any hive) or a ``fleet_freeze`` one wakes every poll, a
+``node_status`` one (the node undrained or back) only that node's, all read
+from the shared event log by the fan-out (``woken_by``); and the moment the
+next lease in the fleet (or a freeze with an end) ends. Between those it
+sleeps, re-checking at most every ``RECHECK_S`` in case an event was missed.
 
 The dispatch freeze: while its key exists no poll gets a lease. A poll that
 arrives during a freeze waits as any other (so frozen nodes do not spin); a
@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import json
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import cast
@@ -58,24 +60,64 @@ def event_type(wire: bytes) -> bytes:
     return rest.partition(b"\n")[0]
 
 
-@dataclass
-class WorkSignal:
-    """Wakes every waiting poll of this hive at once; a wake-up is never lost.
+EVERY_NODE = ""  # ``woken_by``: the event may have made work for every node
 
-    A poll takes ``armed()`` before it looks for work and waits on it after:
-    a notification in between has already set that event.
+
+def woken_by(wire: bytes) -> str | None:
+    """Whose waiting polls an event may have given work: ``EVERY_NODE`` for a job created
+    or resumed and for a freeze set or lifted, a node's id when that node turned ready,
+    None for the rest (a job paused or ended, a node leaving, records, ...).
+
+    Narrow on purpose: with a thousand nodes polling, an event that woke every
+    poll would cost thousands of store round trips, and the nodes' own status
+    changes alone come by the thousand when a fleet arrives at once.
+    """
+    kind = event_type(wire)
+    if kind not in WAKING_EVENTS:
+        return None
+    if kind == b"fleet_freeze":
+        return EVERY_NODE
+    try:
+        data = json.loads(wire.partition(b"\ndata: ")[2])
+    except ValueError:
+        return EVERY_NODE  # unreadable: waking too many polls is safe, too few is not
+    if not isinstance(data, dict) or data.get("status") not in ("active", "ready"):
+        return None
+    if kind == b"job_status":
+        return EVERY_NODE if data["status"] == "active" else None
+    node_id = data.get("node_id")
+    return node_id if data["status"] == "ready" and isinstance(node_id, str) and node_id else None
+
+
+class WorkSignal:
+    """Wakes waiting polls: every one of this hive's, or one node's; a wake-up is never lost.
+
+    A poll takes ``armed(node_id)`` before it looks for work and waits on it
+    after: a notification in between has already set that event. The polls of
+    one node share an event, kept only while some poll holds it.
     """
 
-    _event: asyncio.Event = field(default_factory=asyncio.Event)
-    notifications: int = 0
+    def __init__(self) -> None:
+        self._waiting: weakref.WeakValueDictionary[str, asyncio.Event] = (
+            weakref.WeakValueDictionary()
+        )
 
-    def armed(self) -> asyncio.Event:
-        return self._event
+    def armed(self, node_id: str) -> asyncio.Event:
+        event = self._waiting.get(node_id)
+        if event is None:
+            event = self._waiting[node_id] = asyncio.Event()
+        return event
 
-    def notify(self) -> None:
-        self._event.set()
-        self._event = asyncio.Event()
-        self.notifications += 1
+    def notify(self, node_id: str | None = None) -> None:
+        """Wake ``node_id``'s polls, or every poll when None."""
+        if node_id is None:
+            woken = list(self._waiting.values())
+            self._waiting.clear()
+        else:
+            event = self._waiting.pop(node_id, None)
+            woken = [] if event is None else [event]
+        for event in woken:
+            event.set()
 
 
 class NodeGate(enum.Enum):
@@ -148,7 +190,7 @@ class JobQueue:
         deadline = loop.time() + min(wait_s, MAX_WAIT_S)
         frozen_before: bool | None = None
         while True:
-            wake = self.signal.armed()
+            wake = self.signal.armed(node_id)
             if self.stopping:
                 return None
             reading = await node_gate(self.valkey, self.keys, node_id)
@@ -198,8 +240,8 @@ class JobQueue:
             if frame is None:
                 fanout.unsubscribe(subscriber)
                 subscriber = None
-            elif event_type(frame.wire) in WAKING_EVENTS:
-                self.signal.notify()
+            elif (whose := woken_by(frame.wire)) is not None:
+                self.signal.notify(whose or None)
 
         try:
             await consume("job wake-up relay", relay_one)
