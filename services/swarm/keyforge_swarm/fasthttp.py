@@ -51,6 +51,12 @@ class _Connection:
         body = await self.reader.readexactly(length) if length else b""
         return Reply(status, headers, body)
 
+    def closed_by_server(self) -> bool:
+        """The server closed this connection while it sat idle (its end of file has been
+        read). A server may close kept-alive connections at any time: Apache does when a
+        process's threads are all busy, so the client reconnects to another process."""
+        return self.reader.at_eof() or self.writer.is_closing()
+
     def close(self) -> None:
         self.writer.close()
 
@@ -106,7 +112,7 @@ class FastHttpClient:
         request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
         conn = await self._idle.get()
         try:
-            if conn is not None and self._stale(conn):
+            if conn is not None and (self._stale(conn) or conn.closed_by_server()):
                 conn.close()
                 conn = None
             if conn is None:
