@@ -109,7 +109,7 @@ class BeatRecorder(Recorder):
             self.beats.append((time.time(), latency_ms, failure))
 
 
-async def _swarm(info: dict[str, Any], nodes: int, stop: Any) -> list[Beat]:
+async def _swarm(info: dict[str, Any], nodes: int, stop: Any) -> tuple[list[Beat], int]:
     """One steady swarm for the whole run: the phases are windows of its heartbeats,
     so no phase pays for another's registrations (each an event to every stream)."""
     stack = Stack(info)
@@ -134,7 +134,7 @@ async def _swarm(info: dict[str, Any], nodes: int, stop: Any) -> list[Beat]:
     swarm.stopping.set()
     await asyncio.wait(tasks, timeout=20)
     await client.aclose()
-    return recorder.beats
+    return recorder.beats, client.resent
 
 
 def _swarm_process(info: dict[str, Any], nodes: int, stop: Any, out: Any) -> None:
@@ -389,7 +389,7 @@ def main() -> None:
                     first_address += math.ceil(n / PER_ADDRESS) + CLIENT_PROCESSES
                 rounds.append(rows)
             stop.set()
-            beats = out.get(timeout=60)
+            beats, resent = out.get(timeout=60)
             swarm.join()
             for rows in rounds:
                 for row in rows:
@@ -398,6 +398,9 @@ def main() -> None:
                 _print(rows, args.nodes, args.seconds)
             if len(rounds) > 1:
                 _print_medians(rounds)
+            # Apache closes kept-alive connections of a process whose threads are all busy;
+            # a call that went out on one as it closed was sent again (FastHttpClient).
+            print(f"  calls sent again after a kept-alive connection closed under them: {resent}")
         finally:
             keyforge("down", "--data-dir", data_dir)
 

@@ -61,6 +61,11 @@ class _Connection:
         self.writer.close()
 
 
+def _answered(exc: BaseException) -> bool:
+    """Whether any byte of an answer arrived before the connection failed."""
+    return isinstance(exc, asyncio.IncompleteReadError) and bool(exc.partial)
+
+
 class FastHttpClient:
     """``size`` persistent connections to one origin, shared by every caller."""
 
@@ -84,6 +89,7 @@ class FastHttpClient:
         self.tls, self.server_hostname = tls, server_hostname
         self.timeout_s = timeout_s
         self.max_idle_s = max_idle_s
+        self.resent = 0  # requests sent again after a kept-alive connection closed under them
         self._idle: asyncio.Queue[_Connection | None] = asyncio.Queue()
         for _ in range(size):
             self._idle.put_nowait(None)  # a slot not yet connected
@@ -115,10 +121,22 @@ class FastHttpClient:
             if conn is not None and (self._stale(conn) or conn.closed_by_server()):
                 conn.close()
                 conn = None
+            reused = conn is not None
             if conn is None:
                 conn = await self._connect()
             async with asyncio.timeout(self.timeout_s):
-                reply = await conn.roundtrip(request)
+                try:
+                    reply = await conn.roundtrip(request)
+                except (asyncio.IncompleteReadError, ConnectionResetError) as exc:
+                    if not reused or _answered(exc):
+                        raise
+                    # A kept-alive connection closed by the server as the request went
+                    # out, before any answer (RFC 9112, 9.3.1): sent again once on a new
+                    # connection, and counted. Every call of the swarm is safe to repeat.
+                    conn.close()
+                    conn = await self._connect()
+                    self.resent += 1
+                    reply = await conn.roundtrip(request)
             conn.last_used = time.monotonic()
             if reply.headers.get("connection", "").lower() == "close":
                 conn.close()
