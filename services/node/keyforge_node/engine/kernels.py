@@ -586,23 +586,25 @@ def _descend(t, where, chars, perm, load, cls, g, d, k, free, passes):
 
 @njit(cache=True, nogil=True)
 def temper(
-    t, where, chars, perm, load, scores, temps, free, sweeps, exchange_every, seed, best_perm, best
-):
+    t, where, chars, perm, load, cls, g, d, scores, temps, free, sweeps, exchange_every, seed,
+    best_perm, best,
+):  # fmt: skip
     """Parallel tempering: ``sweeps`` Metropolis swap attempts per replica.
 
     Rung r of the ladder runs at ``temps[r]`` (coldest first); every
     ``exchange_every`` rounds neighbouring rungs exchange their states with
     probability min(1, exp((1/T_r - 1/T_r+1) (E_r - E_r+1))). The states stay
     where they are in memory (with their flow aggregates) and only trade
-    temperatures; on return row r is again the state at rung r. ``scores``
-    follow the deltas; ``best_perm``/``best[0]`` keep the best state seen.
-    Returns the deltas priced and the exchanges made.
+    temperatures; on return row r is again the state at rung r, with its flow
+    aggregates (``cls``, ``g``, ``d`` from ``flow_state``, kept up to date, so
+    the caller may hand them to the next call). ``scores`` follow the deltas;
+    ``best_perm``/``best[0]`` keep the best state seen. Returns the deltas
+    priced and the exchanges made.
     """
     np.random.seed(seed)
     replicas = scores.shape[0]
     ops = 0
     exchanges = 0
-    cls, g, d = flow_state(t, where)
     k = _scratch(t)
     at = np.arange(replicas)  # at[rung] = the state there
     done = 0
@@ -629,6 +631,9 @@ def temper(
     perm[:] = perm[at].copy()
     load[:] = load[at].copy()
     scores[:] = scores[at].copy()
+    cls[:] = cls[at].copy()
+    g[:] = g[at].copy()
+    d[:] = d[at].copy()
     return ops, exchanges
 
 
