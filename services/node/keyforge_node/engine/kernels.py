@@ -299,17 +299,26 @@ def _regroup(rows0, rows1, rows2, x, y, cls, r, g, old, new, groups, offsets, ea
 
 @njit(cache=True, nogil=True, inline="always")
 def _add_rows(g, r, e, sign, rows0, rows1, rows2, x, y, z):
-    """G[q][e] += sign (rows_q[x, z] - rows_q[y, z]) for the three places q (no y if -1)."""
+    """G[q][e] += sign (rows_q[x, z] - rows_q[y, z]) for the three places q (no y if -1).
+
+    A row of zeros (no trigram holds those two characters in those places: a
+    third of the rows) is skipped: its last column, past every character,
+    flags the rows with weight (``tables._padded``). The flags are added into
+    G's last column with the rest, which nothing reads."""
+    _add_row(g, r, 0, e, sign, rows0, x, z)
+    _add_row(g, r, 1, e, sign, rows1, x, z)
+    _add_row(g, r, 2, e, sign, rows2, x, z)
     if y >= 0:
+        _add_row(g, r, 0, e, -sign, rows0, y, z)
+        _add_row(g, r, 1, e, -sign, rows1, y, z)
+        _add_row(g, r, 2, e, -sign, rows2, y, z)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_row(g, r, q, e, sign, rows, x, z):
+    if rows[x, z, g.shape[3] - 1] != 0.0:
         for v in range(g.shape[3]):
-            g[r, 0, e, v] += sign * (rows0[x, z, v] - rows0[y, z, v])
-            g[r, 1, e, v] += sign * (rows1[x, z, v] - rows1[y, z, v])
-            g[r, 2, e, v] += sign * (rows2[x, z, v] - rows2[y, z, v])
-    else:
-        for v in range(g.shape[3]):
-            g[r, 0, e, v] += sign * rows0[x, z, v]
-            g[r, 1, e, v] += sign * rows1[x, z, v]
-            g[r, 2, e, v] += sign * rows2[x, z, v]
+            g[r, q, e, v] += sign * rows[x, z, v]
 
 
 @njit(cache=True, nogil=True, inline="always")
