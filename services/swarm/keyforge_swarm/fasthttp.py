@@ -51,8 +51,19 @@ class _Connection:
         body = await self.reader.readexactly(length) if length else b""
         return Reply(status, headers, body)
 
+    def closed_by_server(self) -> bool:
+        """The server closed this connection while it sat idle (its end of file has been
+        read). A server may close kept-alive connections at any time: Apache does when a
+        process's threads are all busy, so the client reconnects to another process."""
+        return self.reader.at_eof() or self.writer.is_closing()
+
     def close(self) -> None:
         self.writer.close()
+
+
+def _answered(exc: BaseException) -> bool:
+    """Whether any byte of an answer arrived before the connection failed."""
+    return isinstance(exc, asyncio.IncompleteReadError) and bool(exc.partial)
 
 
 class FastHttpClient:
@@ -78,6 +89,7 @@ class FastHttpClient:
         self.tls, self.server_hostname = tls, server_hostname
         self.timeout_s = timeout_s
         self.max_idle_s = max_idle_s
+        self.resent = 0  # requests sent again after a kept-alive connection closed under them
         self._idle: asyncio.Queue[_Connection | None] = asyncio.Queue()
         for _ in range(size):
             self._idle.put_nowait(None)  # a slot not yet connected
@@ -106,13 +118,25 @@ class FastHttpClient:
         request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
         conn = await self._idle.get()
         try:
-            if conn is not None and self._stale(conn):
+            if conn is not None and (self._stale(conn) or conn.closed_by_server()):
                 conn.close()
                 conn = None
+            reused = conn is not None
             if conn is None:
                 conn = await self._connect()
             async with asyncio.timeout(self.timeout_s):
-                reply = await conn.roundtrip(request)
+                try:
+                    reply = await conn.roundtrip(request)
+                except (asyncio.IncompleteReadError, ConnectionResetError) as exc:
+                    if not reused or _answered(exc):
+                        raise
+                    # A kept-alive connection closed by the server as the request went
+                    # out, before any answer (RFC 9112, 9.3.1): sent again once on a new
+                    # connection, and counted. Every call of the swarm is safe to repeat.
+                    conn.close()
+                    conn = await self._connect()
+                    self.resent += 1
+                    reply = await conn.roundtrip(request)
             conn.last_used = time.monotonic()
             if reply.headers.get("connection", "").lower() == "close":
                 conn.close()

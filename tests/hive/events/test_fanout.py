@@ -1,4 +1,4 @@
-"""The fan-out's pass over its clients: every client, in order, paced, the slow one dropped.
+"""The fan-out's pass over its clients: every client, in order, spread, the slow one dropped.
 
 In process: a pass touches only the clients' queues (the Valkey reader is
 never used here).
@@ -7,13 +7,17 @@ never used here).
 from __future__ import annotations
 
 import asyncio
+import time
 
+import pytest
 from redis.asyncio import Redis
 
+from keyforge_hive.events import fanout as fanout_module
 from keyforge_hive.events.fanout import (
     CLIENT_QUEUE,
     KEEPALIVE,
     SLICE,
+    SPREAD_FROM_S,
     EventFanout,
     Frame,
     Subscriber,
@@ -94,3 +98,47 @@ async def test_a_client_gone_during_a_pass_is_not_written_to() -> None:
     await leaving
     assert drained(late) == []
     assert all(drained(client) == frames(7) for client in clients[:-1])
+
+
+def reached(clients: list[Subscriber]) -> int:
+    return sum(1 for client in clients if not client.queue.empty())
+
+
+async def test_a_pass_after_a_quiet_spell_is_spread_until_the_next_event_arrives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fanout_module, "SPREAD_MAX_S", 60.0)
+    hub = fanout()
+    clients = [hub.subscribe() for _ in range(CLIENTS)]
+    hub.last_pass = time.monotonic() - 1000  # quiet for a long while: spread over 60 s
+    spreading = asyncio.create_task(hub.offer(frames(1)))
+    await asyncio.sleep(0.2)
+    assert 0 < reached(clients) < CLIENTS  # the first slices went at once, the rest wait
+    # A new event is read: the pass stops spreading and finishes now, not in a minute.
+    hub.pending.extend(frames(2))
+    hub.arrived.set()
+    await asyncio.wait_for(spreading, timeout=10)
+    assert all(drained(client) == frames(1) for client in clients)
+
+
+async def test_passes_close_together_are_not_spread(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fanout_module, "SPREAD_MAX_S", 60.0)
+    hub = fanout()
+    clients = [hub.subscribe() for _ in range(CLIENTS)]
+    hub.last_pass = time.monotonic() - SPREAD_FROM_S / 2
+    # Spread, this pass would take 60 s; it takes only turns of the loop.
+    await asyncio.wait_for(hub.offer(frames(3)), timeout=10)
+    assert all(drained(client) == frames(3) for client in clients)
+
+
+async def test_deliver_offers_what_the_reader_queued_in_order() -> None:
+    hub = fanout()
+    clients = [hub.subscribe() for _ in range(SLICE)]
+    delivering = asyncio.create_task(hub.deliver())
+    hub.pending.extend(frames(1, 2))
+    hub.arrived.set()
+    for _ in range(100):
+        await asyncio.sleep(0)
+    delivering.cancel()
+    assert hub.pending == []
+    assert all(drained(client) == frames(1, 2) for client in clients)

@@ -5,22 +5,29 @@ and a client whose queue is full is dropped (it reconnects with
 ``Last-Event-ID`` and is replayed). So a slow browser can never back up the
 hive's one Valkey connection, nor slow down the other clients.
 
-New events reach the clients ``SLICE`` at a time, with a turn of the event
-loop between slices. Each client's write costs about 0.1 ms here (most of
-it the kernel's socket write into the proxy's connection), so a thousand
-clients written in one go would hold the loop for a tenth of a second and
-every request arriving meanwhile would wait that long; sliced, requests are
-served between slices. The slices are not spaced out in time: spread over
-half a second, the same pass cost a fleet of 1 000 clients at 20 events/s a
-p99 of 550 ms (``bench.events``), and the heartbeat p99 through the proxy
-(``bench.ingress``) stayed within its run-to-run spread. Events that arrive
-while a pass is under way leave together on the next pass (one write per
-client), so a faster event rate makes bigger writes, not a longer queue.
+New events reach the clients ``SLICE`` at a time. Each client's write costs
+its socket write here, then a proxy thread's wake-up and TLS write, then the
+browser's read: about 0.15 ms of CPU in all. A thousand clients written at
+once would make a thousand proxy threads runnable together, and every
+heartbeat arriving in that moment would queue behind them. So a pass is
+spread over part of the time since the previous one (``SPREAD_SHARE``, at
+most ``SPREAD_MAX_S``): at one event a second, 400 ms, and the machine keeps
+room for requests throughout. Passes less than ``SPREAD_FROM_S`` apart are not
+spread: the load they make has no quiet moments left to move into, and
+spreading would only delay them. The log is read while a pass is under way, and
+the moment a new event arrives the pass stops spreading and finishes at once,
+so a burst after a quiet spell is never held back. The live view is best-effort and the
+control plane is not: the view yields. Events that arrive while a pass is
+under way leave together on the next pass (one write per client), so a
+faster event rate makes bigger writes, not a longer queue.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
+import time
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
@@ -32,6 +39,11 @@ from keyforge_shared.loops import consume
 
 CLIENT_QUEUE = 1024
 SLICE = 10
+SPREAD_SHARE = 0.5
+SPREAD_MAX_S = 0.4
+SPREAD_FROM_S = 0.25
+# Below this a slice's wait is only a turn of the loop (timers are millisecond-grained).
+MIN_WAIT_S = 0.001
 READ_BLOCK_MS = 5000
 READ_COUNT = 500
 RETRY_S = 0.5
@@ -92,6 +104,9 @@ class EventFanout:
     delivered: int = 0
     dropped_clients: int = 0
     last_id: str | None = None  # where the reader is in the log; None: not started
+    last_pass: float | None = None  # when the previous pass began (monotonic)
+    pending: list[Frame] = field(default_factory=list)  # read, not yet offered
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)  # pending is not empty
     relay: AssetRelay | None = None  # the asset manager's events, copied into the log
 
     def subscribe(self) -> Subscriber:
@@ -110,14 +125,37 @@ class EventFanout:
             subscriber.close()
 
     async def offer(self, frames: list[Frame]) -> None:
-        """Queue ``frames`` for every client, ``SLICE`` clients at a time (module doc); a
-        client that joins meanwhile starts after them (a reconnecting one replays them)."""
-        for index, subscriber in enumerate(list(self.subscribers)):
+        """Queue ``frames`` for every client, ``SLICE`` clients at a time, spread over part
+        of the time since the previous pass (module doc); a client that joins meanwhile
+        starts after them (a reconnecting one replays them)."""
+        subscribers = list(self.subscribers)
+        started = time.monotonic()
+        slices = (len(subscribers) - 1) // SLICE
+        spread = self._spread(started)
+        for index, subscriber in enumerate(subscribers):
             if index and index % SLICE == 0:
-                await asyncio.sleep(0)
+                due = started + spread * (index // SLICE) / slices
+                await self._pause(due - time.monotonic())
             if subscriber in self.subscribers:  # not gone while an earlier slice was written
                 self._queue(subscriber, frames)
         self.delivered += sum(1 for frame in frames if frame is not KEEPALIVE)
+
+    async def _pause(self, wait: float) -> None:
+        """Wait ``wait`` seconds between slices, or only a turn of the loop once new events
+        are waiting for the next pass."""
+        if wait < MIN_WAIT_S or self.arrived.is_set():
+            await asyncio.sleep(0)
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait):
+                await self.arrived.wait()
+
+    def _spread(self, now: float) -> float:
+        """How long this pass may take: ``SPREAD_SHARE`` of the time since the previous one
+        began, at most ``SPREAD_MAX_S``; none when that was under ``SPREAD_FROM_S``."""
+        since = now - self.last_pass if self.last_pass is not None else math.inf
+        self.last_pass = now
+        return min(SPREAD_SHARE * since, SPREAD_MAX_S) if since >= SPREAD_FROM_S else 0.0
 
     def _queue(self, subscriber: Subscriber, frames: list[Frame]) -> None:
         for frame in frames:
@@ -136,12 +174,23 @@ class EventFanout:
         await self.offer([KEEPALIVE])
 
     async def run(self) -> None:
-        """Read the log from its current end until cancelled; survive Valkey restarts."""
-        await consume("event reader", self.read_once, retry_s=RETRY_S)
+        """Read the log from its current end and deliver what it holds until cancelled;
+        survive Valkey restarts."""
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(consume("event reader", self.read_once, retry_s=RETRY_S))
+            tasks.create_task(self.deliver())
+
+    async def deliver(self) -> None:
+        """Offer what the reader has queued to every client, one pass at a time."""
+        while True:
+            await self.arrived.wait()
+            self.arrived.clear()
+            frames, self.pending = self.pending, []
+            await self.offer(frames)
 
     async def read_once(self) -> None:
         """Relay the asset manager's new events into the log, then one ``XREAD`` (blocking
-        ``READ_BLOCK_MS`` at most) whose log entries go to every client.
+        ``READ_BLOCK_MS`` at most) whose log entries are queued for ``deliver``.
 
         The wait also ends when the asset stream grows past what was relayed, so
         the next call relays it at once (and this hive or another reads it back
@@ -162,4 +211,5 @@ class EventFanout:
         frames = [frame_of(entry_id, fields) for entry_id, fields in entries]
         if frames:
             self.last_id = frames[-1].id
-            await self.offer(frames)
+            self.pending.extend(frames)
+            self.arrived.set()
