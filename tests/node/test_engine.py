@@ -136,6 +136,39 @@ def test_a_tempering_batch_keeps_pins_and_reports_exact_scores() -> None:
     assert all(sorted(r) == sorted(seed) for r in chain.replicas)  # swaps keep the alphabet
 
 
+def test_a_chain_s_next_batch_starts_from_the_state_its_last_one_kept() -> None:
+    from keyforge_node.engine import kernels, tempering
+    from keyforge_node.engine.tables import Replicas
+
+    job = system_job("ortho_30")
+    schedule = Schedule.from_params({"search_steps": 20_000})
+    chain, _ = engine.run_batch(job, Chain(list(job.reference), seed=3), schedule, 50_000)
+    tables = tempering.tables_for(job)
+    assert tables is not None
+    kept = tempering._kept_for(chain, tables, len(chain.replicas))
+    assert kept is not None
+    # the kept states are the chain's layouts, and their aggregates what a fresh sum gives
+    fresh = Replicas.of(job.model, chain.replicas)
+    assert (kept.reps.where == fresh.where).all()
+    assert (kept.reps.load == fresh.load).all()
+    assert kept.reps.layouts() == chain.replicas
+    placed = len(tables[1])  # G's columns past the characters are padding (and flags)
+    cls, g, d = kernels.flow_state(tables, fresh.where)
+    assert (kept.flow[0] == cls).all()
+    assert np.allclose(kept.flow[1][..., :placed], g[..., :placed], rtol=0, atol=1e-9)
+    assert np.allclose(kept.flow[2], d, rtol=0, atol=1e-9)
+    chain, _ = engine.run_batch(job, chain, schedule, 400_000)  # across an epoch's end
+    assert chain.epoch >= 1
+    assert chain.replica_scores == [job.model.score(r) for r in chain.replicas]
+    assert chain.best_score == job.model.score(chain.best_layout)
+    # a chain whose replicas changed outside the engine is built afresh
+    chain.replicas = [list(reversed(r)) for r in chain.replicas]
+    chain.replica_scores = [job.model.score(r) for r in chain.replicas]
+    assert tempering._kept_for(chain, tables, len(chain.replicas)) is None
+    chain, _ = engine.run_batch(job, chain, schedule, 20_000)
+    assert chain.replica_scores == [job.model.score(r) for r in chain.replicas]
+
+
 def test_the_ladder_spans_the_jobs_temperatures() -> None:
     from keyforge_node.engine.tempering import ladder
 

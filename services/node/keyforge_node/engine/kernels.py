@@ -299,17 +299,26 @@ def _regroup(rows0, rows1, rows2, x, y, cls, r, g, old, new, groups, offsets, ea
 
 @njit(cache=True, nogil=True, inline="always")
 def _add_rows(g, r, e, sign, rows0, rows1, rows2, x, y, z):
-    """G[q][e] += sign (rows_q[x, z] - rows_q[y, z]) for the three places q (no y if -1)."""
+    """G[q][e] += sign (rows_q[x, z] - rows_q[y, z]) for the three places q (no y if -1).
+
+    A row of zeros (no trigram holds those two characters in those places: a
+    third of the rows) is skipped: its last column, past every character,
+    flags the rows with weight (``tables._padded``). The flags are added into
+    G's last column with the rest, which nothing reads."""
+    _add_row(g, r, 0, e, sign, rows0, x, z)
+    _add_row(g, r, 1, e, sign, rows1, x, z)
+    _add_row(g, r, 2, e, sign, rows2, x, z)
     if y >= 0:
+        _add_row(g, r, 0, e, -sign, rows0, y, z)
+        _add_row(g, r, 1, e, -sign, rows1, y, z)
+        _add_row(g, r, 2, e, -sign, rows2, y, z)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_row(g, r, q, e, sign, rows, x, z):
+    if rows[x, z, g.shape[3] - 1] != 0.0:
         for v in range(g.shape[3]):
-            g[r, 0, e, v] += sign * (rows0[x, z, v] - rows0[y, z, v])
-            g[r, 1, e, v] += sign * (rows1[x, z, v] - rows1[y, z, v])
-            g[r, 2, e, v] += sign * (rows2[x, z, v] - rows2[y, z, v])
-    else:
-        for v in range(g.shape[3]):
-            g[r, 0, e, v] += sign * rows0[x, z, v]
-            g[r, 1, e, v] += sign * rows1[x, z, v]
-            g[r, 2, e, v] += sign * rows2[x, z, v]
+            g[r, q, e, v] += sign * rows[x, z, v]
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -586,23 +595,25 @@ def _descend(t, where, chars, perm, load, cls, g, d, k, free, passes):
 
 @njit(cache=True, nogil=True)
 def temper(
-    t, where, chars, perm, load, scores, temps, free, sweeps, exchange_every, seed, best_perm, best
-):
+    t, where, chars, perm, load, cls, g, d, scores, temps, free, sweeps, exchange_every, seed,
+    best_perm, best,
+):  # fmt: skip
     """Parallel tempering: ``sweeps`` Metropolis swap attempts per replica.
 
     Rung r of the ladder runs at ``temps[r]`` (coldest first); every
     ``exchange_every`` rounds neighbouring rungs exchange their states with
     probability min(1, exp((1/T_r - 1/T_r+1) (E_r - E_r+1))). The states stay
     where they are in memory (with their flow aggregates) and only trade
-    temperatures; on return row r is again the state at rung r. ``scores``
-    follow the deltas; ``best_perm``/``best[0]`` keep the best state seen.
-    Returns the deltas priced and the exchanges made.
+    temperatures; on return row r is again the state at rung r, with its flow
+    aggregates (``cls``, ``g``, ``d`` from ``flow_state``, kept up to date, so
+    the caller may hand them to the next call). ``scores`` follow the deltas;
+    ``best_perm``/``best[0]`` keep the best state seen. Returns the deltas
+    priced and the exchanges made.
     """
     np.random.seed(seed)
     replicas = scores.shape[0]
     ops = 0
     exchanges = 0
-    cls, g, d = flow_state(t, where)
     k = _scratch(t)
     at = np.arange(replicas)  # at[rung] = the state there
     done = 0
@@ -629,6 +640,9 @@ def temper(
     perm[:] = perm[at].copy()
     load[:] = load[at].copy()
     scores[:] = scores[at].copy()
+    cls[:] = cls[at].copy()
+    g[:] = g[at].copy()
+    d[:] = d[at].copy()
     return ops, exchanges
 
 

@@ -7,9 +7,10 @@ meet (as a bigram either way round, or as the ends of a trigram), per pair of
 that the hand-finger flow term multiplies. Only characters the job's
 alphabet places are kept (a character no key types sits in the absent slot,
 whose every cost is zero), so for P placed characters and K keys the tables
-take 8 (4 P^2 + 6 P^2 W + 4 K^2) bytes, W = P rounded up to a multiple of
+take 8 (4 P^2 + 6 P^2 W + 4 K^2) bytes, W = P + 1 rounded up to a multiple of
 ``LANES`` (the trigram weights in all six orders, so each kernel loop reads
-them contiguously, padded so whole rows fit vector registers) and a few
+them contiguously, padded so whole rows fit vector registers, the last column
+a flag) and a few
 differences of the flow table (under 0.2 MB): 104 keys of distinct
 characters make about 54 MB, a 30-key board 1.4 MB. Each replica adds its
 flow aggregates, 8 (3 N W + 3 A P) bytes for A active flow classes and N
@@ -72,7 +73,7 @@ def kernel_tables(model: ScoringModel, alphabet: Sequence[str]) -> tuple[Any, ..
     for char in chars:
         if char >= 0:
             holders[char] += 1
-    width = -(-p // LANES) * LANES
+    width = (p // LANES + 1) * LANES  # at least one spare column: ``_padded``'s flag
     return (
         np.ascontiguousarray(model.mono, dtype=np.float64),
         placed,
@@ -100,9 +101,12 @@ def kernel_tables(model: ScoringModel, alphabet: Sequence[str]) -> tuple[Any, ..
 
 def _padded(table: FloatArray, width: int) -> FloatArray:
     """``table`` with its last axis zero-padded to ``width``: the kernels add whole rows of
-    it in vector registers, with no remainder loop."""
+    it in vector registers, with no remainder loop. The last column flags the rows that
+    hold any weight (1.0, else 0.0): a third of them hold none, and a class change skips
+    those (``kernels._add_rows``)."""
     out = np.zeros((*table.shape[:-1], width), dtype=np.float64)
     out[..., : table.shape[-1]] = table
+    out[..., -1] = (table != 0).any(axis=-1)
     return out
 
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import math
 import random
+import weakref
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,6 +37,7 @@ RUNG_RATIO = 1.6  # neighbouring temperatures: close enough that exchanges happe
 EXCHANGE_EVERY = 16
 AUTO_SAMPLES = 256
 JOBS_KEPT = 2
+CHAINS_KEPT = 8  # a worker runs one chain at a time; each kept costs R x 40 KB or so
 
 # Per process: the kernel tables of the last jobs seen (the job is kept so its id stays unique).
 _tables: dict[int, tuple[JobScorer, tuple[Any, ...] | None]] = {}
@@ -75,18 +78,7 @@ def run_batch(job: JobScorer, chain: Chain, schedule: Schedule, steps: int) -> t
         else:
             chain.t_max, chain.t_min, ops = _auto_temperatures(tables, model, chain, free, rng)
     temps = ladder(chain.t_min, chain.t_max)
-    layouts = chain.replicas if len(chain.replicas) == len(temps) else None
-    if layouts is None:
-        layouts = [
-            chain.replicas[r % len(chain.replicas)] if chain.replicas else chain.layout
-            for r in range(len(temps))
-        ]
-        chain.replica_scores = []
-    reps = Replicas.of(model, layouts)
-    if len(chain.replica_scores) == len(temps):
-        scores = np.array(chain.replica_scores, dtype=np.float64)
-    else:
-        scores = np.array([model.score(layout) for layout in layouts], dtype=np.float64)
+    layouts, reps, flow, scores = _replicas(model, tables, chain, len(temps))
     if not chain.best_layout:
         top = int(np.argmin(scores))
         chain.best_layout, chain.best_score = list(layouts[top]), float(scores[top])
@@ -107,6 +99,7 @@ def run_batch(job: JobScorer, chain: Chain, schedule: Schedule, steps: int) -> t
                     free=free,
                     best_perm=best_perm,
                     best=best,
+                    flow=flow,
                 )
             rounds = min(rounds_left, schedule.epoch_steps - chain.step)
             priced, _ = kernels.temper(
@@ -115,6 +108,7 @@ def run_batch(job: JobScorer, chain: Chain, schedule: Schedule, steps: int) -> t
                 reps.chars,
                 reps.perm,
                 reps.load,
+                *flow,
                 scores,
                 temps,
                 free,
@@ -138,8 +132,36 @@ def run_batch(job: JobScorer, chain: Chain, schedule: Schedule, steps: int) -> t
                     free=free,
                     best_perm=best_perm,
                     best=best,
+                    flow=flow,
                 )
-    return _finish(model, chain, reps, best_perm), ops
+    _finish(model, chain, reps, best_perm)
+    _keep(chain, tables, reps, flow)
+    return chain, ops
+
+
+def _replicas(
+    model: Any, tables: tuple[Any, ...], chain: Chain, count: int
+) -> tuple[list[list[str]], Replicas, tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+    """The chain's ``count`` replicas as kernel states (layouts, states, flow aggregates,
+    scores): as its last batch left them where they are kept, else built afresh."""
+    kept = _kept_for(chain, tables, count)
+    if kept is not None:
+        reps, flow = kept.reps, kept.flow
+        return chain.replicas, reps, flow, np.array(chain.replica_scores, dtype=np.float64)
+    layouts = chain.replicas
+    if len(layouts) != count:
+        layouts = [
+            chain.replicas[r % len(chain.replicas)] if chain.replicas else chain.layout
+            for r in range(count)
+        ]
+        chain.replica_scores = []
+    reps = Replicas.of(model, layouts)
+    flow = kernels.flow_state(tables, reps.where)
+    if len(chain.replica_scores) == count:
+        scores = np.array(chain.replica_scores, dtype=np.float64)
+    else:
+        scores = np.array([model.score(layout) for layout in layouts], dtype=np.float64)
+    return layouts, reps, flow, scores
 
 
 def _in_terms_of(reps: Replicas, layout: list[str]) -> np.ndarray:
@@ -160,8 +182,13 @@ def _end_epoch(
     free: np.ndarray,
     best_perm: np.ndarray,
     best: np.ndarray,
+    flow: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> int:
-    """Polish the best, hand it to the coldest replica, and count the epoch for patience."""
+    """Polish the best, hand it to the coldest replica, and count the epoch for patience.
+
+    The flow aggregates are summed afresh here (a few ms an epoch): the coldest
+    replica's state changed, and rounding in their incremental updates never
+    outlives an epoch."""
     polished = Replicas.of(model, [reps.layout(best_perm)])
     polished.perm[0] = best_perm  # same keycodes list order as ``reps``
     gain, ops = kernels.polish(
@@ -179,6 +206,8 @@ def _end_epoch(
     reps.where[0], reps.chars[0] = polished.where[0], polished.chars[0]
     reps.perm[0], reps.load[0] = polished.perm[0], polished.load[0]
     scores[0] = best[0]
+    for kept, fresh in zip(flow, kernels.flow_state(tables, reps.where), strict=True):
+        kept[:] = fresh
     gained = chain.epoch_start_best - best[0]
     chain.stale_epochs = 0 if gained > schedule.patience_threshold else chain.stale_epochs + 1
     chain.epoch += 1
@@ -203,6 +232,56 @@ def _auto_temperatures(
     moving = deltas[deltas > 0]
     typical = float(np.median(moving)) if len(moving) else 1.0
     return typical, typical / AUTO_COOLING, AUTO_SAMPLES
+
+
+@dataclass
+class _Kept:
+    """A chain's replicas as its last batch left them, in the kernels' terms (state arrays
+    and flow aggregates), so its next batch need not rebuild them from the layouts."""
+
+    chain: weakref.ref[Chain]
+    tables: tuple[Any, ...]
+    layouts: list[list[str]]  # the list the batch left in ``chain.replicas``
+    copies: list[list[str]]  # ... and its contents then
+    scores: list[float]
+    reps: Replicas
+    flow: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+# Per process, by id(chain): the states of the last chains run here.
+_kept: dict[int, _Kept] = {}
+
+
+def _kept_for(chain: Chain, tables: tuple[Any, ...], replicas: int) -> _Kept | None:
+    """The kept state of ``chain`` if it is still what the chain holds: the same chain,
+    job and ladder, its replicas and their scores as the last batch left them."""
+    kept = _kept.get(id(chain))
+    if (
+        kept is None
+        or kept.chain() is not chain
+        or kept.tables is not tables
+        or kept.reps.where.shape[0] != replicas
+        or chain.replicas is not kept.layouts
+        or chain.replicas != kept.copies
+        or chain.replica_scores != kept.scores
+    ):
+        return None
+    return kept
+
+
+def _keep(chain: Chain, tables: tuple[Any, ...], reps: Replicas, flow: Any) -> None:
+    _kept.pop(id(chain), None)
+    _kept[id(chain)] = _Kept(
+        weakref.ref(chain),
+        tables,
+        chain.replicas,
+        [list(layout) for layout in chain.replicas],
+        list(chain.replica_scores),
+        reps,
+        flow,
+    )
+    while len(_kept) > CHAINS_KEPT:
+        del _kept[next(iter(_kept))]
 
 
 def _finish(model: Any, chain: Chain, reps: Replicas, best_perm: np.ndarray) -> Chain:
