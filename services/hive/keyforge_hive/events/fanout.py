@@ -12,14 +12,14 @@ once would make a thousand proxy threads runnable together, and every
 heartbeat arriving in that moment would queue behind them. So a pass is
 spread over part of the time since the previous one (``SPREAD_SHARE``, at
 most ``SPREAD_MAX_S``): at one event a second, 400 ms, and the machine keeps
-room for requests throughout. Passes less than ``SPREAD_FROM_S`` apart are not
-spread: the load they make has no quiet moments left to move into, and
-spreading would only delay them. The log is read while a pass is under way, and
-the moment a new event arrives the pass stops spreading and finishes at once,
-so a burst after a quiet spell is never held back. The live view is best-effort and the
-control plane is not: the view yields. Events that arrive while a pass is
-under way leave together on the next pass (one write per client), so a
-faster event rate makes bigger writes, not a longer queue.
+room for requests throughout. Passes less than ``SPREAD_FROM_S`` apart are
+not spread: the load they make has no quiet moments left to move into, and
+spreading would only delay them. The log is read while a pass is under way,
+and the moment a new event arrives the pass stops spreading and finishes at
+once, so a burst after a quiet spell is never held back. The live view is
+best-effort and the control plane is not: the view yields. Events that
+arrive while a pass is under way leave together on the next pass (one write
+per client), so a faster event rate makes bigger writes, not a longer queue.
 """
 
 from __future__ import annotations
