@@ -108,9 +108,9 @@ class WorkSignal:
             event = self._waiting[node_id] = asyncio.Event()
         return event
 
-    def notify(self, node_id: str | None = None) -> None:
-        """Wake ``node_id``'s polls, or every poll when None."""
-        if node_id is None:
+    def notify(self, node_id: str = EVERY_NODE) -> None:
+        """Wake ``node_id``'s polls, or every poll (``EVERY_NODE``)."""
+        if node_id == EVERY_NODE:
             woken = list(self._waiting.values())
             self._waiting.clear()
         else:
@@ -241,7 +241,7 @@ class JobQueue:
                 fanout.unsubscribe(subscriber)
                 subscriber = None
             elif (whose := woken_by(frame.wire)) is not None:
-                self.signal.notify(whose or None)
+                self.signal.notify(whose)
 
         try:
             await consume("job wake-up relay", relay_one)
