@@ -144,6 +144,9 @@ def fuzz(
     path_values = st.sampled_from([job_id, f"vars/job/{job_id}/k", *PATH_EXAMPLES]) | hostile_text
     seen: Counter[tuple[str, str, int]] = Counter()
     callers = credentials()
+    # Operations drawn uniformly: hypothesis's own draws favour the early entries of a
+    # list, and one of ~70 went unreached now and then (uniform: about once in 25 000 runs).
+    uniform = st.randoms(use_true_random=True)
 
     @settings(
         max_examples=EXAMPLES,
@@ -154,7 +157,7 @@ def fuzz(
     )
     @given(st.data())
     def one_request(data: st.DataObject) -> None:
-        method, path, operation = data.draw(st.sampled_from(operations))
+        method, path, operation = data.draw(uniform).choice(operations)
         url = re.sub(
             r"\{(\w+)\}",
             lambda m: _quote(data.draw(path_values, label=m.group(1))),
