@@ -1,8 +1,9 @@
-"""What the local Apache's hive balancer thinks of each member, from its balancer-manager.
+"""What the local Apache's hive balancers think of each member, from its balancer-manager.
 
 The manager answers only on loopback with the per-start admin token (see
 ``infra/apache/vhosts.conf``). A rolling restart reads it to know when Apache
-routes to a restarted hive again.
+routes to a restarted hive again: every balancer lists every hive (one for
+``/events`` streams, one for the rest), and each health-checks it on its own.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from pathlib import Path
 import httpx
 
 MANAGER_PATH = "/balancer-manager"
-BALANCER = "hive"
 ADMIN_HEADER = "X-Keyforge-Apache-Admin"
 _ROW = re.compile(r"<tr>\s*<td><a [^>]*>([^<]+)</a></td>(.*?)</tr>", re.S)
 _CELL = re.compile(r"<td>(.*?)</td>", re.S)
@@ -55,23 +55,24 @@ class BalancerManager:
         response.raise_for_status()
         return response.text
 
-    def members(self) -> dict[str, MemberState]:
-        members = {}
+    def members(self) -> list[MemberState]:
+        """Every member of every balancer, in page order (a hive appears once per balancer)."""
+        members = []
         for url, rest in _ROW.findall(self._page()):
             cells = [html.unescape(c).strip() for c in _CELL.findall(rest)]
             # Route, RouteRedir, Factor, Set, Status, Elected, Busy, ...
-            members[url] = MemberState(url, frozenset(cells[4].split()), int(cells[6]))
+            members.append(MemberState(url, frozenset(cells[4].split()), int(cells[6])))
         return members
 
     def wait_usable(self, member: str, timeout_s: float = 15.0) -> None:
-        """Until Apache sends requests to ``member`` again (its health check passed)."""
+        """Until every balancer sends requests to ``member`` again (its health checks passed)."""
         deadline = time.monotonic() + timeout_s
         while True:
-            state = self.members().get(member)
-            if state is not None and state.usable:
+            states = [state for state in self.members() if state.url == member]
+            if states and all(state.usable for state in states):
                 return
             if time.monotonic() > deadline:
-                flags = " ".join(sorted(state.flags)) if state else "missing"
+                flags = "; ".join(" ".join(sorted(s.flags)) for s in states) or "missing"
                 raise TimeoutError(f"Apache still does not route to {member} ({flags})")
             time.sleep(0.1)
 
