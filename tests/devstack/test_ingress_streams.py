@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import ssl
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,3 +104,27 @@ async def test_600_streams_while_api_assets_and_page_answer(tmp_path: Path) -> N
                     break
                 await asyncio.sleep(0.5)
             assert again.status == 200
+
+
+def upstreams_of(stack: Stack, path: str) -> Counter[str]:
+    """Which hive Apache sent each request for ``path`` to, from its access log."""
+    log = (stack.data_dir / "logs" / "apache-access.log").read_text()
+    return Counter(
+        line.rsplit("upstream=", 1)[1]
+        for line in log.splitlines()
+        if f'"GET {path} HTTP/1.1"' in line
+    )
+
+
+async def test_calls_spread_over_hives_whatever_streams_they_hold(tmp_path: Path) -> None:
+    # 21 streams: one hive holds 11, the other 10. When streams and calls shared a
+    # balancer choosing by requests in flight, every call went to the one holding 10.
+    with running_stack(tmp_path / "fleet") as stack:
+        async with streams_held(stack, 21) as opened:
+            assert [s.status for s in opened] == [200] * 21
+            before = upstreams_of(stack, "/health")
+            for _ in range(20):
+                assert (await asyncio.to_thread(stack.get, "api", "/health")).status_code == 200
+            calls = upstreams_of(stack, "/health") - before
+    assert sorted(calls) == sorted(stack.info["hives"]), calls
+    assert min(calls.values()) >= 5, calls
