@@ -4,7 +4,9 @@
 
 Uses the original KeyForge data beside the checkout (``../shared/keyforge-data``)
 and runs each engine's real search loop (``run_batch``: annealing in Python,
-parallel tempering compiled) on ortho_30 and corne from a shuffled layout.
+parallel tempering compiled) on ortho_30 and corne from a shuffled layout, in
+batches as long as a node runs them (``work.BATCH_MIN_S``: each batch ends
+with exact full scores, whose cost a node spreads over that long).
 Rounds alternate between the engines and each rate is the median over
 rounds, so CPU noise from other work on the machine hits both alike. One
 process, one core. Each rate is given per second of wall time and per
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 from bench.scorer import DATA, load_model
 from keyforge_node import annealing, engine
 from keyforge_node.annealing import Chain, Schedule
+from keyforge_node.work import BATCH_MIN_S
 from keyforge_shared.job_scorer import JobScorer
 
 BOARDS = ("ortho_30", "corne")
@@ -48,18 +51,22 @@ class Rate:
     cpu: float  # ... per second of CPU time this process got
 
 
-def rate(run: object, job: JobScorer, chain: Chain, seconds: float) -> tuple[Chain, Rate]:
-    """Evaluations per second of ``run`` (a ``run_batch``) over about ``seconds``."""
+def rate(
+    run: object, job: JobScorer, chain: Chain, seconds: float, steps: int
+) -> tuple[Chain, Rate, int]:
+    """Evaluations per second of ``run`` (a ``run_batch``) over about ``seconds``, in
+    batches as long as a node's: it sizes them to last at least ``BATCH_MIN_S``. Starts
+    at ``steps`` a batch and returns the size it grew to, for the next round."""
     schedule = Schedule.from_params({})
-    ops, steps = 0, 2_000
+    ops = 0
     started, cpu_started = time.perf_counter(), time.process_time()
     while (elapsed := time.perf_counter() - started) < seconds:
         before = time.perf_counter()
         chain, done = run(job, chain, schedule, steps)  # type: ignore[operator]
         ops += done
-        if time.perf_counter() - before < seconds / 10:
+        if time.perf_counter() - before < BATCH_MIN_S:
             steps *= 2
-    return chain, Rate(ops / elapsed, ops / (time.process_time() - cpu_started))
+    return chain, Rate(ops / elapsed, ops / (time.process_time() - cpu_started)), steps
 
 
 def main() -> None:
@@ -89,10 +96,15 @@ def main() -> None:
         python_chain = Chain(list(layout), seed=1)
         python: list[Rate] = []
         compiled: list[Rate] = []
+        python_steps = compiled_steps = 2_000
         for _ in range(args.rounds):
-            python_chain, r = rate(annealing.run_batch, job, python_chain, args.seconds)
+            python_chain, r, python_steps = rate(
+                annealing.run_batch, job, python_chain, args.seconds, python_steps
+            )
             python.append(r)
-            compiled_chain, r = rate(engine.run_batch, job, compiled_chain, args.seconds)
+            compiled_chain, r, compiled_steps = rate(
+                engine.run_batch, job, compiled_chain, args.seconds, compiled_steps
+            )
             compiled.append(r)
         for clock in ("wall", "cpu"):
             slow = statistics.median(getattr(r, clock) for r in python)
