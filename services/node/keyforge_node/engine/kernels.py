@@ -262,13 +262,14 @@ def _move_class(t, cls, g, d, r, x, y, old, new):
     _regroup(
         last_middle, last_first, middle_first, x, y, cls, r, g, old, new, groups, offsets, False
     )
-    active = d.shape[3]
+    # the trigrams holding v twice and x (or y) once: rows of ``doubles``, read contiguously
+    doubles, active = t[24], d.shape[3]
     for v in range(cls.shape[1]):
-        w0, w1, w2 = tri[v, v, x], tri[v, x, v], tri[x, v, v]
+        w0, w1, w2 = doubles[0, x, v], doubles[1, x, v], doubles[2, x, v]
         if y >= 0:
-            w0 -= tri[v, v, y]
-            w1 -= tri[v, y, v]
-            w2 -= tri[y, v, v]
+            w0 -= doubles[0, y, v]
+            w1 -= doubles[1, y, v]
+            w2 -= doubles[2, y, v]
         if old < active:
             d[r, 0, v, old] -= w0
             d[r, 1, v, old] -= w1
@@ -289,36 +290,54 @@ def _regroup(rows0, rows1, rows2, x, y, cls, r, g, old, new, groups, offsets, ea
     lo_o, hi_o, lo_n, hi_n = groups[old, 0], groups[old, 1], groups[new, 0], groups[new, 1]
     for z in range(p):
         c = cls[r, z]
+        # the rows G loses the weights from and gains them in (-1: none, z is in neither)
+        lose = gain = -1
         if lo_o <= c < hi_o:
-            e = offsets[old] + c - lo_o if earlier else offsets[c] + old - lo_o
-            _add_rows(g, r, e, -1.0, rows0, rows1, rows2, x, y, z)
+            lose = offsets[old] + c - lo_o if earlier else offsets[c] + old - lo_o
         if lo_n <= c < hi_n:
-            e = offsets[new] + c - lo_n if earlier else offsets[c] + new - lo_n
-            _add_rows(g, r, e, 1.0, rows0, rows1, rows2, x, y, z)
+            gain = offsets[new] + c - lo_n if earlier else offsets[c] + new - lo_n
+        if lose >= 0 or gain >= 0:
+            _move_row(g, r, 0, lose, gain, rows0, x, y, z)
+            _move_row(g, r, 1, lose, gain, rows1, x, y, z)
+            _move_row(g, r, 2, lose, gain, rows2, x, y, z)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _add_rows(g, r, e, sign, rows0, rows1, rows2, x, y, z):
-    """G[q][e] += sign (rows_q[x, z] - rows_q[y, z]) for the three places q (no y if -1).
+def _move_row(g, r, q, lose, gain, rows, x, y, z):
+    """G[q][lose] -= rows[x, z] - rows[y, z] and G[q][gain] += the same (no y if -1; no
+    ``lose`` or ``gain`` if -1): x's and y's rows in one pass, each row of G read and
+    written once.
 
     A row of zeros (no trigram holds those two characters in those places: a
     third of the rows) is skipped: its last column, past every character,
     flags the rows with weight (``tables._padded``). The flags are added into
     G's last column with the rest, which nothing reads."""
-    _add_row(g, r, 0, e, sign, rows0, x, z)
-    _add_row(g, r, 1, e, sign, rows1, x, z)
-    _add_row(g, r, 2, e, sign, rows2, x, z)
-    if y >= 0:
-        _add_row(g, r, 0, e, -sign, rows0, y, z)
-        _add_row(g, r, 1, e, -sign, rows1, y, z)
-        _add_row(g, r, 2, e, -sign, rows2, y, z)
+    flag = g.shape[3] - 1
+    by_x = rows[x, z, flag] != 0.0
+    by_y = y >= 0 and rows[y, z, flag] != 0.0
+    # a row of zeros is not read at all: a third of them, so of the pairs nearly half
+    if by_x and by_y:
+        _add_to(g, r, q, lose, gain, rows, x, y, z, 1.0, -1.0)
+    elif by_x:
+        _add_to(g, r, q, lose, gain, rows, x, x, z, 1.0, 0.0)
+    elif by_y:
+        _add_to(g, r, q, lose, gain, rows, y, y, z, -1.0, 0.0)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _add_row(g, r, q, e, sign, rows, x, z):
-    if rows[x, z, g.shape[3] - 1] != 0.0:
+def _add_to(g, r, q, lose, gain, rows, a, b, z, sa, sb):
+    """``_move_row``'s adds, of sa rows[a, z] + sb rows[b, z] (each 1.0, -1.0 or 0.0)."""
+    if lose >= 0 and gain >= 0:
         for v in range(g.shape[3]):
-            g[r, q, e, v] += sign * rows[x, z, v]
+            w = sa * rows[a, z, v] + sb * rows[b, z, v]
+            g[r, q, lose, v] -= w
+            g[r, q, gain, v] += w
+    elif lose >= 0:
+        for v in range(g.shape[3]):
+            g[r, q, lose, v] -= sa * rows[a, z, v] + sb * rows[b, z, v]
+    else:
+        for v in range(g.shape[3]):
+            g[r, q, gain, v] += sa * rows[a, z, v] + sb * rows[b, z, v]
 
 
 @njit(cache=True, nogil=True, inline="always")

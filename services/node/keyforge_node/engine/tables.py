@@ -7,10 +7,11 @@ meet (as a bigram either way round, or as the ends of a trigram), per pair of
 that the hand-finger flow term multiplies. Only characters the job's
 alphabet places are kept (a character no key types sits in the absent slot,
 whose every cost is zero), so for P placed characters and K keys the tables
-take 8 (4 P^2 + 6 P^2 W + 4 K^2) bytes, W = P + 1 rounded up to a multiple of
+take 8 (7 P^2 + 6 P^2 W + 4 K^2) bytes, W = P + 1 rounded up to a multiple of
 ``LANES`` (the trigram weights in all six orders, so each kernel loop reads
 them contiguously, padded so whole rows fit vector registers, the last column
-a flag) and a few
+a flag; and the weights of the trigrams holding one character twice, three
+P^2 tables, so a class change reads them contiguously too) and a few
 differences of the flow table (under 0.2 MB): 104 keys of distinct
 characters make about 54 MB, a 30-key board 1.4 MB. Each replica adds its
 flow aggregates, 8 (3 N W + 3 A P) bytes for A active flow classes and N
@@ -96,6 +97,12 @@ def kernel_tables(model: ScoringModel, alphabet: Sequence[str]) -> tuple[Any, ..
         _padded(tri.transpose(2, 1, 0), width),  # [last, middle, first]
         *_flow_differences(flow),  # dself, dtrip, cboth, ctrip
         _pair_offsets(groups),
+        # [place of x, x, v]: w(v, v, x), w(v, x, v), w(x, v, v), for ``kernels._move_class``
+        np.ascontiguousarray(
+            np.stack(
+                [np.einsum("vvx->xv", tri), np.einsum("vxv->xv", tri), np.einsum("xvv->xv", tri)]
+            )
+        ),
     )
 
 
@@ -103,7 +110,7 @@ def _padded(table: FloatArray, width: int) -> FloatArray:
     """``table`` with its last axis zero-padded to ``width``: the kernels add whole rows of
     it in vector registers, with no remainder loop. The last column flags the rows that
     hold any weight (1.0, else 0.0): a third of them hold none, and a class change skips
-    those (``kernels._add_rows``)."""
+    those (``kernels._move_row``)."""
     out = np.zeros((*table.shape[:-1], width), dtype=np.float64)
     out[..., : table.shape[-1]] = table
     out[..., -1] = (table != 0).any(axis=-1)
