@@ -12,17 +12,18 @@ once would make a thousand proxy threads runnable together, and every
 heartbeat arriving in that moment would queue behind them. So a pass is
 spread over most of the time since the previous one (``SPREAD_SHARE``, at
 most ``SPREAD_MAX_S``): at one event a second, 800 ms, and the machine keeps
-room for requests throughout. Measured through Apache with 2 000 streams at
-one event a second: the same streams held open with no events cost the
-heartbeat p99 1.4x, delivering the events 6.9x with 400 ms of spread, and
-2-3x with 800 ms; the events arrive up to 0.8 s later. Passes less than ``SPREAD_FROM_S`` apart are
-not spread: the load they make has no quiet moments left to move into, and
-spreading would only delay them. The log is read while a pass is under way,
-and the moment a new event arrives the pass stops spreading and finishes at
-once, so a burst after a quiet spell is never held back. The live view is
-best-effort and the control plane is not: the view yields. Events that
-arrive while a pass is under way leave together on the next pass (one write
-per client), so a faster event rate makes bigger writes, not a longer queue.
+room for requests throughout; an event reaches a dashboard up to 0.8 s later.
+Through Apache, with 2 000 streams at one event a second, delivering the
+events (not holding the streams) is what grows the heartbeat tail, and
+spreading them thinner shrinks it (infra/apache/README.md has the numbers).
+Passes less than ``SPREAD_FROM_S`` apart are not spread: the load they make
+has no quiet moments left to move into, and spreading would only delay them.
+The log is read while a pass is under way, and the moment a new event
+arrives the pass stops spreading and finishes at once, so a burst after a
+quiet spell is never held back. The live view is best-effort and the control
+plane is not: the view yields. Events that arrive while a pass is under way
+leave together on the next pass (one write per client), so a faster event
+rate makes bigger writes, not a longer queue.
 """
 
 from __future__ import annotations
